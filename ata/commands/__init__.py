@@ -1,0 +1,1 @@
+"""Subcommands of the ``ata`` command; each module exposes ``register(subparsers)``."""

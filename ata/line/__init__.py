@@ -1,0 +1,1 @@
+"""Per-port line and call control (sans-IO): dial tone, digit collection, dial plan, calls."""

@@ -1,0 +1,1 @@
+"""Media core (sans-IO): G.711, RTP/RTCP, RFC 4733 events, jitter buffer and PLC."""

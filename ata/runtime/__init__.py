@@ -1,0 +1,1 @@
+"""asyncio drivers binding the sans-IO cores to sockets, timers and the HAL."""

@@ -1,0 +1,1 @@
+"""SIP user agent core (sans-IO): messages, transactions, dialogs, registration, SDP."""

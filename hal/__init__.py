@@ -1,0 +1,1 @@
+"""Hardware abstraction layer: the Line/AudioPort/Clock contract, SLIC drivers, backends, simulator."""

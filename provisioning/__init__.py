@@ -1,0 +1,1 @@
+"""Configuration schema, validation, atomic storage, profile provisioning and web admin."""
