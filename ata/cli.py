@@ -16,9 +16,7 @@ from typing import Final
 from ata import __version__
 from ata.log import configure
 
-COMMAND_MODULES: Final[tuple[str, ...]] = (
-    "ata.commands.version",
-)
+COMMAND_MODULES: Final[tuple[str, ...]] = ("ata.commands.version",)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,8 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="pi-ata: analog telephone adapter firmware (SIP, G.711 RTP, FXS SLIC drivers)",
     )
     parser.add_argument("--version", action="version", version=f"pi-ata {__version__}")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity",
+    )
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

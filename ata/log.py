@@ -85,8 +85,9 @@ class JsonLinesFormatter(logging.Formatter):
 HUMAN_FORMAT: Final = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 
 
-def configure(level: str | int = "INFO", *, json_lines: bool = False,
-              stream: TextIO | None = None) -> logging.Handler:
+def configure(
+    level: str | int = "INFO", *, json_lines: bool = False, stream: TextIO | None = None
+) -> logging.Handler:
     """Install pi-ata's single logging configuration on the root logger and return its handler."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(RedactingFilter())
