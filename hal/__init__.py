@@ -1,1 +1,1 @@
-"""Hardware abstraction layer: the Line/AudioPort/Clock contract, SLIC drivers, backends, simulator."""
+"""Hardware abstraction layer: Line/AudioPort/Clock contract, SLIC drivers, backends, simulator."""
