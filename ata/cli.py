@@ -16,7 +16,10 @@ from typing import Final
 from ata import __version__
 from ata.log import configure
 
-COMMAND_MODULES: Final[tuple[str, ...]] = ("ata.commands.version",)
+COMMAND_MODULES: Final[tuple[str, ...]] = (
+    "ata.commands.version",
+    "ata.commands.dsp",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

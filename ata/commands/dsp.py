@@ -9,7 +9,9 @@ import argparse
 import importlib
 from typing import Any, Final
 
-DSP_TOOL_MODULES: Final[tuple[str, ...]] = ()
+DSP_TOOL_MODULES: Final[tuple[str, ...]] = (
+    # one line per tool module, e.g. "ata.commands.dsp_dtmf",
+)
 
 
 def register(sub: Any) -> None:
