@@ -79,7 +79,9 @@ class JsonLinesFormatter(logging.Formatter):
                 entry[key] = value if isinstance(value, str | int | float | bool) else repr(value)
         if record.exc_info:
             entry["exc"] = record.exc_text or self.formatException(record.exc_info)
-        return redact(json.dumps(entry, ensure_ascii=False))
+        # Redact each value before encoding: redacting the encoded text could break escapes.
+        clean = {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return json.dumps(clean, ensure_ascii=False)
 
 
 HUMAN_FORMAT: Final = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
