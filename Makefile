@@ -19,9 +19,10 @@ help:
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	@$(PY) -m pip install --quiet -e '.[alsa]' 2>/dev/null || \
+	@echo "setting up $(VENV) (log: $(VENV)/pip.log)"
+	@$(PY) -m pip install --upgrade pip > $(VENV)/pip.log 2>&1 || { tail -20 $(VENV)/pip.log; exit 1; }
+	@$(PY) -m pip install -e '.[test]' >> $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log; exit 1; }
+	@$(PY) -m pip install -e '.[alsa]' >> $(VENV)/pip.log 2>&1 || \
 		echo "note: pyalsaaudio not installed (needs libasound2-dev); ALSA backend tests will skip"
 	@touch $(STAMP)
 
