@@ -21,4 +21,9 @@ def register(sub: Any) -> None:
     tools = parser.add_subparsers(dest="dsp_tool", metavar="TOOL")
     for name in DSP_TOOL_MODULES:
         importlib.import_module(name).register(tools)
-    parser.set_defaults(handler=lambda _args: (parser.print_help(), 2)[1])
+
+    def show_help(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=show_help)

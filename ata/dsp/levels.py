@@ -26,7 +26,7 @@ FloatSamples = npt.NDArray[np.float64]
 
 def dbm0_to_amplitude(level_dbm0: float) -> float:
     """Peak amplitude (16-bit scale) of a sine wave at ``level_dbm0``."""
-    return _FULL_SCALE * 10.0 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20.0)
+    return float(_FULL_SCALE * 10.0 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20.0))
 
 
 def rms_dbm0(samples: npt.ArrayLike) -> float:
