@@ -1,0 +1,525 @@
+"""One FXS port's line and call control: from off-hook to conversation and back (sans-IO).
+
+Theory of operation
+-------------------
+The port is a table-driven state machine. Inputs are events from three directions — the phone
+(hook, flash, digits detected on the line), the SIP call layer (incoming call, progress,
+answer, failure, end, far-end DTMF) and the clock (``handle_timer(now)``) — and outputs are
+commands for the runtime to carry out (play a tone, ring, send caller ID, place/answer/reject/
+hang up a call, relay DTMF, connect media, change the line feed). Nothing here touches a socket,
+a device or the clock.
+
+States::
+
+    IDLE ──off-hook──▶ DIALING ──plan says dial──▶ CALLING ──answered──▶ CONNECTED
+     │  ▲                 │ reject/timeout            │ busy/failed            │ far end hangs up
+     │  │                 ▼                           ▼                        ▼
+     │  └───on-hook── FAILED (busy/reorder) ──timeout──▶ HOWLER ──timeout──▶ LOCKOUT
+     └─incoming─▶ RINGING ──off-hook──▶ CONNECTED           DISCONNECTED (reorder) ─┘
+
+Every state returns to IDLE on on-hook (hanging up a call in progress). An incoming call that
+arrives when the port is not IDLE is answered 486 Busy Here (call waiting, a later feature,
+will take that branch). Digits received while collecting go to the dial plan; in CONNECTED
+they are relayed (``RelayDtmf``; the runtime picks RFC 4733, SIP INFO or in-band). Flash in
+CONNECTED is ignored or relayed as configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ata.line.dialplan import Decision, DialPlan, DigitCollector, Outcome
+from ata.line.ringer import CallerIdTiming, Ringer, RingerCommand, RingVoltage, SendCallerId
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffHook:
+    pass
+
+
+@dataclass(frozen=True)
+class OnHook:
+    pass
+
+
+@dataclass(frozen=True)
+class Flash:
+    pass
+
+
+@dataclass(frozen=True)
+class Digit:
+    """A key the phone dialled: DTMF from the line audio or a pulse-dialled digit."""
+
+    key: str
+    pulse: bool = False
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    call_id: str
+    number: str = ""
+    name: str = ""
+    cadence: tuple[tuple[float, float], ...] | None = None  # distinctive ring (Alert-Info)
+    withheld: str = ""  # "private" or "unavailable" when the number is not given
+
+
+@dataclass(frozen=True)
+class CallProgress:
+    call_id: str
+    early_media: bool = False
+
+
+@dataclass(frozen=True)
+class CallAnswered:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    call_id: str
+    status: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    call_id: str
+    cause: str = "bye"
+
+
+@dataclass(frozen=True)
+class RemoteDtmf:
+    call_id: str
+    key: str
+
+
+Event = (
+    OffHook
+    | OnHook
+    | Flash
+    | Digit
+    | IncomingCall
+    | CallProgress
+    | CallAnswered
+    | CallFailed
+    | CallEnded
+    | RemoteDtmf
+)
+
+# --- commands -------------------------------------------------------------------------------
+
+
+class Tone(Enum):
+    DIAL = "dial"
+    STUTTER = "stutter"
+    SECOND_DIAL = "second_dial"
+    RINGBACK = "ringback"
+    BUSY = "busy"
+    REORDER = "congestion"
+    HOWLER = "howler"
+    CALL_WAITING = "callwaiting"
+
+
+@dataclass(frozen=True)
+class PlayTone:
+    tone: Tone
+
+
+@dataclass(frozen=True)
+class StopTone:
+    pass
+
+
+@dataclass(frozen=True)
+class Ring:
+    on: bool
+
+
+@dataclass(frozen=True)
+class TransmitCallerId:
+    number: str
+    name: str
+    withheld: str
+    at: float  # the time the call arrived (for the date/time field)
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    """Start a call; the port names it, and the call layer reports back under that name."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True)
+class AnswerCall:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class RejectCall:
+    call_id: str
+    status: int
+
+
+@dataclass(frozen=True)
+class HangUp:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class ConnectMedia:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class DisconnectMedia:
+    pass
+
+
+@dataclass(frozen=True)
+class RelayDtmf:
+    call_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class RelayFlash:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class PlayDtmf:
+    key: str
+
+
+@dataclass(frozen=True)
+class SetPolarity:
+    reversed: bool
+
+
+@dataclass(frozen=True)
+class PowerDenial:
+    seconds: float
+
+
+Command = (
+    PlayTone
+    | StopTone
+    | Ring
+    | TransmitCallerId
+    | PlaceCall
+    | AnswerCall
+    | RejectCall
+    | HangUp
+    | ConnectMedia
+    | DisconnectMedia
+    | RelayDtmf
+    | RelayFlash
+    | PlayDtmf
+    | SetPolarity
+    | PowerDenial
+)
+
+# --- configuration --------------------------------------------------------------------------
+
+
+class FlashMode(Enum):
+    IGNORE = "ignore"
+    RELAY = "relay"
+
+
+@dataclass(frozen=True)
+class PortSettings:
+    dial_plan: DialPlan = field(default_factory=lambda: DialPlan.parse("(x.)"))
+    ring_cadence: tuple[tuple[float, float], ...] = ((2.0, 4.0),)
+    caller_id_timing: CallerIdTiming = CallerIdTiming.AFTER_FIRST_RING
+    caller_id_burst_s: float = 0.0  # 0 = no caller ID
+    no_answer_s: float = 60.0  # incoming ringing before 480
+    reorder_s: float = 30.0  # reorder/busy before the off-hook warning
+    howler_s: float = 60.0  # howler before going silent
+    flash_mode: FlashMode = FlashMode.IGNORE
+    polarity_on_answer: bool = False
+    cpc_on_far_hangup_s: float = 0.0  # power denial when the far end hangs up (0 = off)
+    message_waiting: bool = False  # stutter dial tone
+
+
+# --- the machine ----------------------------------------------------------------------------
+
+
+class State(Enum):
+    IDLE = "idle"
+    DIALING = "dialing"
+    CALLING = "calling"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    FAILED = "failed"  # busy / reorder after a failed attempt
+    DISCONNECTED = "disconnected"  # the far end hung up; reorder
+    HOWLER = "howler"
+    LOCKOUT = "lockout"
+
+
+@dataclass
+class PortMachine:
+    """The state machine of one port. Feed events with :meth:`handle`; read commands back."""
+
+    port: int
+    settings: PortSettings = field(default_factory=PortSettings)
+    state: State = State.IDLE
+    call_id: str | None = None
+    _collector: DigitCollector | None = field(default=None, repr=False)
+    _ringer: Ringer | None = field(default=None, repr=False)
+    _deadline: float | None = None
+    _incoming: IncomingCall | None = field(default=None, repr=False)
+    _incoming_at: float = 0.0
+    _polarity_reversed: bool = False
+    _calls_placed: int = 0
+    history: list[tuple[float, State]] = field(default_factory=list, repr=False)
+
+    # public API -----------------------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> list[Command]:
+        handler = _TRANSITIONS.get((self.state, type(event)))
+        if handler is None:
+            return self._default(event, now)
+        return handler(self, event, now)
+
+    def get_timer(self) -> float | None:
+        candidates = [self._deadline]
+        if self._collector is not None and self.state is State.DIALING:
+            candidates.append(self._collector.get_timer())
+        if self._ringer is not None and self.state is State.RINGING:
+            candidates.append(self._ringer.get_timer())
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
+
+    def handle_timer(self, now: float) -> list[Command]:
+        out: list[Command] = []
+        if self.state is State.RINGING and self._ringer is not None:
+            timer = self._ringer.get_timer()
+            if timer is not None and timer <= now:
+                out += self._ringer_commands(self._ringer.handle_timer(now))
+        if self.state is State.DIALING and self._collector is not None:
+            timer = self._collector.get_timer()
+            if timer is not None and timer <= now:
+                out += self._decide(self._collector.handle_timer(now), now)
+        if self._deadline is not None and self._deadline <= now:
+            self._deadline = None
+            out += self._timeout(now)
+        return out
+
+    def update_settings(self, settings: PortSettings) -> None:
+        """Apply new settings; a call in progress keeps going (they apply to the next one)."""
+        self.settings = settings
+
+    # transitions ----------------------------------------------------------------------------
+    def _enter(self, state: State, now: float, deadline: float | None = None) -> None:
+        self.state = state
+        self._deadline = deadline
+        self.history.append((now, state))
+
+    def _idle_off_hook(self, _event: Event, now: float) -> list[Command]:
+        self._enter(State.DIALING, now)
+        self._collector = DigitCollector(self.settings.dial_plan)
+        tone = Tone.STUTTER if self.settings.message_waiting else Tone.DIAL
+        out: list[Command] = [PlayTone(tone)]
+        out += self._decide(self._collector.start(now), now, first=True)
+        return out
+
+    def _dialing_digit(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, Digit) or self._collector is None:
+            return []
+        out: list[Command] = []
+        if not self._collector.keys:
+            out.append(StopTone())  # the first digit stops dial tone
+        decision = self._collector.key(event.key, now)
+        out += self._decide(decision, now)
+        return out
+
+    def _decide(self, decision: Decision, now: float, *, first: bool = False) -> list[Command]:
+        if decision.outcome is Outcome.COLLECTING:
+            return [PlayTone(Tone.SECOND_DIAL)] if decision.second_dial_tone else []
+        self._collector = None
+        if decision.outcome is Outcome.DIAL:
+            self._enter(State.CALLING, now)
+            self._calls_placed += 1
+            self.call_id = f"port{self.port}-{self._calls_placed}"
+            out: list[Command] = [StopTone()] if first else []
+            return [*out, PlaceCall(self.call_id, decision.number)]
+        return self._fail(now, Tone.REORDER)
+
+    def _fail(self, now: float, tone: Tone) -> list[Command]:
+        self._enter(State.FAILED, now, now + self.settings.reorder_s)
+        return [PlayTone(tone)]
+
+    def _calling_progress(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallProgress) or event.call_id != self.call_id:
+            return []
+        self.call_id = event.call_id
+        if event.early_media:
+            return [StopTone(), ConnectMedia(event.call_id)]
+        return [PlayTone(Tone.RINGBACK)]
+
+    def _calling_answered(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallAnswered) or event.call_id != self.call_id:
+            return []
+        self._enter(State.CONNECTED, now)
+        out: list[Command] = [StopTone(), ConnectMedia(event.call_id)]
+        if self.settings.polarity_on_answer:
+            self._polarity_reversed = True
+            out.append(SetPolarity(True))
+        return out
+
+    def _calling_failed(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallFailed) or event.call_id != self.call_id:
+            return []
+        self.call_id = None
+        tone = Tone.BUSY if event.status in (486, 600) else Tone.REORDER
+        return [StopTone(), DisconnectMedia(), *self._fail(now, tone)]
+
+    def _far_end_hangup(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallEnded) or event.call_id != self.call_id:
+            return []
+        self.call_id = None
+        self._enter(State.DISCONNECTED, now, now + self.settings.reorder_s)
+        out: list[Command] = [DisconnectMedia()]
+        if self._polarity_reversed:
+            self._polarity_reversed = False
+            out.append(SetPolarity(False))
+        if self.settings.cpc_on_far_hangup_s > 0:
+            out.append(PowerDenial(self.settings.cpc_on_far_hangup_s))
+        out.append(PlayTone(Tone.REORDER))
+        return out
+
+    def _hang_up(self, _event: Event, now: float) -> list[Command]:
+        out: list[Command] = [StopTone()]
+        if self.call_id is not None:
+            out += [DisconnectMedia(), HangUp(self.call_id)]
+        if self._polarity_reversed:
+            self._polarity_reversed = False
+            out.append(SetPolarity(False))
+        self._reset(now)
+        return out
+
+    def _reset(self, now: float) -> None:
+        self.call_id = None
+        self._collector = None
+        self._incoming = None
+        self._enter(State.IDLE, now)
+
+    def _idle_incoming(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, IncomingCall):
+            return []
+        self.call_id = event.call_id
+        self._incoming = event
+        self._incoming_at = now
+        s = self.settings
+        self._ringer = Ringer(
+            cadence=event.cadence or s.ring_cadence,
+            timing=s.caller_id_timing if s.caller_id_burst_s > 0 else CallerIdTiming.NONE,
+            cid_burst_s=s.caller_id_burst_s,
+        )
+        self._enter(State.RINGING, now, now + s.no_answer_s)
+        return self._ringer_commands(self._ringer.start(now))
+
+    def _ringer_commands(self, commands: list[RingerCommand]) -> list[Command]:
+        out: list[Command] = []
+        for command in commands:
+            if isinstance(command, RingVoltage):
+                out.append(Ring(command.on))
+            elif isinstance(command, SendCallerId) and self._incoming is not None:
+                call = self._incoming
+                out.append(
+                    TransmitCallerId(call.number, call.name, call.withheld, self._incoming_at)
+                )
+        return out
+
+    def _stop_ringing(self) -> list[Command]:
+        commands = self._ringer.stop() if self._ringer is not None else []
+        self._ringer = None
+        return self._ringer_commands(commands)
+
+    def _ringing_off_hook(self, _event: Event, now: float) -> list[Command]:
+        if self.call_id is None:
+            return []
+        out = self._stop_ringing()
+        self._enter(State.CONNECTED, now)
+        out += [AnswerCall(self.call_id), ConnectMedia(self.call_id)]
+        return out
+
+    def _ringing_cancelled(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallEnded | CallFailed) or event.call_id != self.call_id:
+            return []
+        out = self._stop_ringing()
+        self._reset(now)
+        return out
+
+    def _connected_digit(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, Digit) or self.call_id is None:
+            return []
+        return [RelayDtmf(self.call_id, event.key)]
+
+    def _connected_flash(self, _event: Event, now: float) -> list[Command]:
+        if self.settings.flash_mode is FlashMode.RELAY and self.call_id is not None:
+            return [RelayFlash(self.call_id)]
+        return []
+
+    def _remote_dtmf(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, RemoteDtmf):
+            return []
+        return [PlayDtmf(event.key)] if event.call_id == self.call_id else []
+
+    def _timeout(self, now: float) -> list[Command]:
+        if self.state is State.RINGING and self.call_id is not None:
+            call_id = self.call_id
+            out = self._stop_ringing()
+            self._reset(now)
+            return [*out, RejectCall(call_id, 480)]
+        if self.state in (State.FAILED, State.DISCONNECTED):
+            self._enter(State.HOWLER, now, now + self.settings.howler_s)
+            return [PlayTone(Tone.HOWLER)]
+        if self.state is State.HOWLER:
+            self._enter(State.LOCKOUT, now)
+            return [StopTone()]
+        return []
+
+    def _default(self, event: Event, now: float) -> list[Command]:
+        """Events with no entry in the table: busy for a second call, otherwise ignored."""
+        if isinstance(event, IncomingCall):
+            return [RejectCall(event.call_id, 486)]
+        return []
+
+
+_Handler = Callable[[PortMachine, Event, float], list[Command]]
+
+_OFF_HOOK_STATES = (
+    State.DIALING,
+    State.CALLING,
+    State.CONNECTED,
+    State.FAILED,
+    State.DISCONNECTED,
+    State.HOWLER,
+    State.LOCKOUT,
+)
+
+_TRANSITIONS: dict[tuple[State, type], _Handler] = {
+    (State.IDLE, OffHook): PortMachine._idle_off_hook,
+    (State.IDLE, IncomingCall): PortMachine._idle_incoming,
+    (State.DIALING, Digit): PortMachine._dialing_digit,
+    (State.CALLING, CallProgress): PortMachine._calling_progress,
+    (State.CALLING, CallAnswered): PortMachine._calling_answered,
+    (State.CALLING, CallFailed): PortMachine._calling_failed,
+    (State.CALLING, CallEnded): PortMachine._far_end_hangup,
+    (State.RINGING, OffHook): PortMachine._ringing_off_hook,
+    (State.RINGING, CallEnded): PortMachine._ringing_cancelled,
+    (State.RINGING, CallFailed): PortMachine._ringing_cancelled,
+    (State.CONNECTED, Digit): PortMachine._connected_digit,
+    (State.CONNECTED, Flash): PortMachine._connected_flash,
+    (State.CONNECTED, RemoteDtmf): PortMachine._remote_dtmf,
+    (State.CONNECTED, CallEnded): PortMachine._far_end_hangup,
+    **{(state, OnHook): PortMachine._hang_up for state in _OFF_HOOK_STATES},
+}
