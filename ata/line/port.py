@@ -282,6 +282,11 @@ class PortMachine:
     history: list[tuple[float, State]] = field(default_factory=list, repr=False)
 
     # public API -----------------------------------------------------------------------------
+    @property
+    def dialled(self) -> str:
+        """The keys collected so far in the current dialling attempt ("" when not dialling)."""
+        return self._collector.keys if self._collector is not None else ""
+
     def handle(self, event: Event, now: float) -> list[Command]:
         handler = _TRANSITIONS.get((self.state, type(event)))
         if handler is None:

@@ -1,0 +1,345 @@
+"""The asyncio driver of one FXS port: binds the line state machine to the HAL, DSP and calls.
+
+Theory of operation
+-------------------
+Three inputs feed the sans-IO :class:`ata.line.port.PortMachine`:
+
+1. **Hook edges** from the HAL ``Line`` (event sink callback) go through the shared
+   :class:`hal.hook.HookClassifier`; its classified events become ``OffHook``/``OnHook``/
+   ``Flash``/``Digit(pulse=True)``.
+2. **Audio**: one iteration per captured 20 ms frame (``AudioPort.read_captured()`` — the codec's
+   clock paces this loop). The frame goes through the echo canceller (reference: what was
+   played), the DTMF receiver (digits become ``Digit`` events while dialling and are relayed in
+   a call) and, in a call, into the media leg (RTP). Then one frame is written back: the media
+   leg's playout (jitter buffer/PLC), or a local tone, or the caller ID burst, or silence.
+3. **Call events** from the SIP layer, delivered with :meth:`PortDriver.call_event`.
+
+Commands returned by the machine are carried out here (ring, feed, polarity, tones, caller ID,
+call control). Timers of the machine and of the classifier are armed with ``Clock.call_at`` at
+their next deadline after every input, never polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ata.line import port as lp
+from hal.audio import FRAME_SAMPLES, AudioClosedError, AudioPort
+from hal.clock import Clock, TimerHandle
+from hal.hook import HookClassifier, HookWindows
+from hal.line import Feed, Flash, HookTransition, Line, LineEvent, OffHook, OnHook, PulseDigit
+
+log = logging.getLogger(__name__)
+
+Frame = npt.NDArray[np.int16]
+
+
+class FrameSource(Protocol):
+    """Anything that yields successive 20 ms frames (tone generators, prerecorded bursts)."""
+
+    def next_frame(self) -> Frame: ...
+
+
+class DtmfReceiver(Protocol):
+    """Detects DTMF in 20 ms frames; returns the keys whose tone *began* in this frame."""
+
+    def process(self, frame: Frame) -> list[str]: ...
+
+
+class EchoCanceller(Protocol):
+    def process(self, near: Frame, far: Frame) -> Frame: ...
+
+
+class PortDsp(Protocol):
+    """The DSP a port needs, built from ``ata.dsp`` by the assembly (see ``ata.runtime.dsp``)."""
+
+    def tone(self, tone: lp.Tone) -> FrameSource: ...
+
+    def dtmf_tone(self, key: str, seconds: float) -> FrameSource: ...
+
+    def caller_id(self, number: str, name: str, withheld: str, at: float) -> Frame: ...
+
+    def dtmf_receiver(self) -> DtmfReceiver: ...
+
+    def echo_canceller(self) -> EchoCanceller | None: ...
+
+
+class MediaLeg(Protocol):
+    """The RTP side of a connected call, as the port sees it."""
+
+    def send_frame(self, samples: Frame, frame_index: int) -> None: ...
+
+    def playout_frame(self) -> Frame: ...
+
+
+class CallControl(Protocol):
+    """What the port asks of the SIP layer. Events come back through ``call_event``."""
+
+    def place_call(self, port: int, call_id: str, number: str) -> None: ...
+
+    def answer(self, call_id: str) -> None: ...
+
+    def reject(self, call_id: str, status: int) -> None: ...
+
+    def hang_up(self, call_id: str) -> None: ...
+
+    def send_dtmf(self, call_id: str, key: str) -> None: ...
+
+    def send_flash(self, call_id: str) -> None: ...
+
+    def media(self, call_id: str) -> MediaLeg | None: ...
+
+
+@dataclass
+class PortStatus:
+    """A snapshot for the API and the logs."""
+
+    port: int
+    state: str
+    off_hook: bool
+    ringing: bool
+    call_id: str | None
+    digits: str
+    tone: str | None
+    frames: int
+    last_event: str = ""
+
+
+@dataclass
+class PortDriver:
+    machine: lp.PortMachine
+    line: Line
+    audio: AudioPort
+    clock: Clock
+    dsp: PortDsp
+    calls: CallControl
+    windows: HookWindows = field(default_factory=HookWindows)
+    on_change: Callable[[PortStatus], None] | None = None
+    _classifier: HookClassifier = field(init=False)
+    _timer: TimerHandle | None = field(default=None, init=False)
+    _tone: FrameSource | None = field(default=None, init=False)
+    _tone_name: str | None = field(default=None, init=False)
+    _overlay: FrameSource | None = field(default=None, init=False)
+    _overlay_left: int = field(default=0, init=False)
+    _cid: Frame | None = field(default=None, init=False)
+    _cid_pos: int = field(default=0, init=False)
+    _media: MediaLeg | None = field(default=None, init=False)
+    _dtmf: DtmfReceiver | None = field(default=None, init=False)
+    _echo: EchoCanceller | None = field(default=None, init=False)
+    _played: Frame = field(default_factory=lambda: np.zeros(FRAME_SAMPLES, np.int16), init=False)
+    _frames: int = field(default=0, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _last_event: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self._classifier = HookClassifier(self.windows, off_hook=self.line.off_hook)
+        self._dtmf = self.dsp.dtmf_receiver()
+        self._echo = self.dsp.echo_canceller()
+
+    @property
+    def port(self) -> int:
+        return self.machine.port
+
+    # --- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.line.set_event_sink(self._line_event)
+        await self.audio.start()
+        self._task = asyncio.get_running_loop().create_task(
+            self._audio_loop(), name=f"port{self.port}-audio"
+        )
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.line.set_event_sink(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._background):
+            task.cancel()
+
+    def status(self) -> PortStatus:
+        return PortStatus(
+            port=self.port,
+            state=self.machine.state.value,
+            off_hook=self.line.off_hook,
+            ringing=self.line.ringing,
+            call_id=self.machine.call_id,
+            digits=self.machine.dialled,
+            tone=self._tone_name,
+            frames=self._frames,
+            last_event=self._last_event,
+        )
+
+    # --- inputs -----------------------------------------------------------------------------
+    def _line_event(self, event: LineEvent) -> None:
+        if isinstance(event, HookTransition):
+            self._classifier.handle_transition(event.off_hook, event.at)
+            self._drain_classifier()
+        else:
+            log.warning("port %d: line alarm %s %s", self.port, event.kind.value, event.detail)
+        self._rearm()
+
+    def _drain_classifier(self) -> None:
+        while (hook := self._classifier.next_event()) is not None:
+            if isinstance(hook, OffHook):
+                self._feed(lp.OffHook(), hook.at)
+            elif isinstance(hook, OnHook):
+                self._feed(lp.OnHook(), hook.at)
+            elif isinstance(hook, Flash):
+                self._feed(lp.Flash(), hook.at)
+            elif isinstance(hook, PulseDigit):
+                self._feed(lp.Digit(hook.digit, pulse=True), hook.at)
+
+    def call_event(self, event: lp.Event) -> None:
+        """An event from the SIP layer for this port."""
+        self._feed(event, self.clock.now())
+        self._rearm()
+
+    def _feed(self, event: lp.Event, at: float) -> None:
+        before = self.machine.state
+        commands = self.machine.handle(event, at)
+        self._last_event = type(event).__name__
+        if self.machine.state is not before:
+            log.info(
+                "port %d: %s -> %s on %s",
+                self.port,
+                before.value,
+                self.machine.state.value,
+                type(event).__name__,
+            )
+        self._execute(commands, at)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.clock.now()
+        deadline = self._classifier.get_timer()
+        if deadline is not None and deadline <= now:
+            self._classifier.handle_timer(now)
+            self._drain_classifier()
+        deadline = self.machine.get_timer()
+        if deadline is not None and deadline <= now:
+            before = self.machine.state
+            self._execute(self.machine.handle_timer(now), now)
+            if self.machine.state is not before:
+                log.info(
+                    "port %d: %s -> %s on timer", self.port, before.value, self.machine.state.value
+                )
+        self._rearm()
+
+    def _rearm(self) -> None:
+        deadlines = [
+            d for d in (self._classifier.get_timer(), self.machine.get_timer()) if d is not None
+        ]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines:
+            self._timer = self.clock.call_at(min(deadlines), self._on_timer)
+        if self.on_change is not None:
+            self.on_change(self.status())
+
+    # --- commands ---------------------------------------------------------------------------
+    def _execute(self, commands: list[lp.Command], at: float) -> None:
+        for command in commands:
+            self._carry_out(command, at)
+
+    def _carry_out(self, command: lp.Command, at: float) -> None:
+        match command:
+            case lp.PlayTone(tone=tone):
+                self._tone = self.dsp.tone(tone)
+                self._tone_name = tone.value
+            case lp.StopTone():
+                self._tone = None
+                self._tone_name = None
+            case lp.Ring(on=on):
+                self.line.ring(on)
+            case lp.TransmitCallerId(number=number, name=name, withheld=withheld, at=when):
+                self.line.set_feed(Feed.ON_HOOK_TX)
+                self._cid = self.dsp.caller_id(number, name, withheld, when)
+                self._cid_pos = 0
+            case lp.PlaceCall(call_id=call_id, number=number):
+                log.info("port %d: placing call %s to %s", self.port, call_id, number)
+                self.calls.place_call(self.port, call_id, number)
+            case lp.AnswerCall(call_id=call_id):
+                self.calls.answer(call_id)
+            case lp.RejectCall(call_id=call_id, status=status):
+                self.calls.reject(call_id, status)
+            case lp.HangUp(call_id=call_id):
+                self.calls.hang_up(call_id)
+            case lp.ConnectMedia(call_id=call_id):
+                self._media = self.calls.media(call_id)
+                self._cid = None
+            case lp.DisconnectMedia():
+                self._media = None
+            case lp.RelayDtmf(call_id=call_id, key=key):
+                self.calls.send_dtmf(call_id, key)
+            case lp.RelayFlash(call_id=call_id):
+                self.calls.send_flash(call_id)
+            case lp.PlayDtmf(key=key):
+                self._overlay = self.dsp.dtmf_tone(key, 0.1)
+                self._overlay_left = 5
+            case lp.SetPolarity(reversed=reverse):
+                self.line.set_polarity(reverse)
+            case lp.PowerDenial(seconds=seconds):
+                task = asyncio.get_running_loop().create_task(self.line.power_denial(seconds))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    # --- audio ------------------------------------------------------------------------------
+    async def _audio_loop(self) -> None:
+        try:
+            while True:
+                captured = await self.audio.read_captured()
+                self._process_frame(captured.samples, captured.index)
+        except AudioClosedError:
+            log.info("port %d: audio closed", self.port)
+
+    def _process_frame(self, near: Frame, index: int) -> None:
+        self._frames += 1
+        if self._echo is not None and self._media is not None:
+            near = self._echo.process(near, self._played)
+        if self._dtmf is not None and self.line.off_hook:
+            for key in self._dtmf.process(near):
+                self._feed(lp.Digit(key), self.clock.now())
+                self._rearm()
+        if self._media is not None:
+            self._media.send_frame(near, index)
+        out = self._next_output()
+        self._played = out
+        self.audio.write_frame(out)
+
+    def _next_output(self) -> Frame:
+        if self._cid is not None:
+            chunk = self._cid[self._cid_pos : self._cid_pos + FRAME_SAMPLES]
+            self._cid_pos += FRAME_SAMPLES
+            if self._cid_pos >= len(self._cid):
+                self._cid = None
+                if not self.line.off_hook and not self.line.ringing:
+                    self.line.set_feed(Feed.FORWARD)
+            if len(chunk) < FRAME_SAMPLES:
+                chunk = np.concatenate([chunk, np.zeros(FRAME_SAMPLES - len(chunk), np.int16)])
+            return chunk
+        if self._media is not None:
+            out = self._media.playout_frame()
+        elif self._tone is not None:
+            out = self._tone.next_frame()
+        else:
+            out = np.zeros(FRAME_SAMPLES, np.int16)
+        if self._overlay is not None:
+            mixed = out.astype(np.int32) + self._overlay.next_frame().astype(np.int32)
+            out = np.clip(mixed, -32768, 32767).astype(np.int16)
+            self._overlay_left -= 1
+            if self._overlay_left <= 0:
+                self._overlay = None
+        return out
