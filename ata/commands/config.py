@@ -1,0 +1,99 @@
+"""``ata config ...``: check a config file, print the schema reference, show the config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SECRET_KEYS = frozenset({"password", "password_hash"})
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "config", help="check, document and show the pi-ata configuration"
+    )
+    cmds = parser.add_subparsers(dest="config_cmd", metavar="ACTION")
+
+    check = cmds.add_parser("check", help="validate a config file, listing every error")
+    check.add_argument("file", type=Path, help="TOML (or .json) config file")
+    check.set_defaults(handler=run_check)
+
+    schema = cmds.add_parser("schema", help="print the generated configuration reference")
+    schema.set_defaults(handler=run_schema)
+
+    show = cmds.add_parser("show", help="print the effective configuration (secrets masked)")
+    show.add_argument("--config", type=Path, default=None, help="config file (default: system)")
+    show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    show.add_argument("--show-secrets", action="store_true", help="do not mask passwords")
+    show.set_defaults(handler=run_show)
+
+    def show_help(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=show_help)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from provisioning.store import read_config_data
+    from provisioning.validate import ConfigValidationError, validate_data
+
+    try:
+        data = read_config_data(args.file)
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ConfigValidationError as exc:
+        for error in exc.errors:
+            print(f"{args.file}: {error}")
+        return 1
+    _config, errors = validate_data(data)
+    for error in errors:
+        print(f"{args.file}: {error}")
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK")
+    return 0
+
+
+def run_schema(_args: argparse.Namespace) -> int:
+    from provisioning.docgen import render_reference
+
+    sys.stdout.write(render_reference())
+    return 0
+
+
+def _mask(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: ("********" if k in SECRET_KEYS and v else _mask(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import tomli_w
+
+    from provisioning.schema import to_data
+    from provisioning.store import config_path, load_config
+    from provisioning.validate import ConfigValidationError
+
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigValidationError as exc:
+        for error in exc.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        return 1
+    data = to_data(config)
+    if not args.show_secrets:
+        data = _mask(data)  # type: ignore[assignment]
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        sys.stdout.write(tomli_w.dumps(data))
+    return 0
