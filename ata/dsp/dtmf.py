@@ -1,0 +1,559 @@
+"""DTMF receiver (Q.23/Q.24) with sub-frame timing, and a DTMF generator.
+
+Theory of operation
+-------------------
+*Analysis.* The line audio is cut into 5 ms sub-blocks (40 samples). A :class:`BlockDft` gives,
+per sub-block, the complex bins of the eight DTMF frequencies with an absolute phase reference.
+Every 5 ms a 20 ms analysis window (the last four sub-blocks) is evaluated from them:
+
+- *coherent* power ``|Z1+Z2|²`` (Z1, Z2 = the two 10 ms halves) has a 50 Hz bin width; it picks
+  the strongest row and column and checks that no other tone of the same group comes close
+  (relative peak);
+- the *phase step* ``arg(Z2·conj(Z1))`` measures each tone's frequency offset to ±50 Hz with a
+  resolution of a few Hz: tones within ±2.5 % of nominal pass (Q.24: operate within ±1.5 %,
+  never beyond ±3.5 %);
+- the *offset-tolerant* power ``(|Z1|+|Z2|)²`` (the coherent sum re-centred on the measured
+  frequency) gives each tone's level, the twist, and the share of the window's total power that
+  the two tones carry. Speech and music rarely put ≥ 60 % of their energy into two exact DTMF
+  frequencies; a partially covered window only carries its coverage's share, so that test also
+  measures duration.
+
+*Decision.* A window is a candidate for digit *d* when all of the tests pass (strict limits);
+while a digit is on, it is held with relaxed limits (hysteresis: noise does not split it). The
+per-window states form a small table-driven machine (``_State``): IDLE → PENDING after a
+candidate window; PENDING → ON after ``on_windows`` consecutive candidates of the same digit
+(the digit *start* event); ON → ENDING on a missing window; ENDING → IDLE after ``off_windows``
+misses (the digit *end* event) or back to ON. With 5 ms hops, a 20 ms burst yields at most three
+candidate windows (rejected) and a 40 ms tone at least five (accepted); a 40 ms gap yields
+several empty windows, so two digits separated by it are both reported, and a single noisy
+window inside a tone cannot double it.
+
+*Timing.* Start and end are located to about a millisecond from the per-sub-block tone
+amplitudes: a sub-block the tone only partly covers carries a proportional amplitude. Events
+carry absolute sample positions (the receiver's own sample clock; the caller maps it to time or
+to RTP timestamps), so an RFC 4733 sender can stamp the event with the true start.
+
+Cost: one (n×40)·(40×8) complex matrix product per call plus a few small array operations per
+frame; silence and low-level frames take a shortcut.
+"""
+
+from __future__ import annotations
+
+import cmath
+import enum
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ata.dsp.goertzel import dbm0_to_power, power_to_dbm0
+from ata.dsp.levels import SAMPLE_RATE, Samples, dbm0_to_amplitude, to_int16
+
+ROW_FREQS: Final = (697.0, 770.0, 852.0, 941.0)
+COL_FREQS: Final = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYPAD: Final = ("123A", "456B", "789C", "*0#D")
+DIGITS: Final = "0123456789*#ABCD"
+_DIGIT_OF: Final = tuple(KEYPAD[r][c] for r in range(4) for c in range(4))
+_ROWCOL: Final = {KEYPAD[r][c]: (r, c) for r in range(4) for c in range(4)}
+
+SUB: Final = 40  # sub-block (hop) length, 5 ms
+WINDOW_SUBS: Final = 4  # analysis window: 4 sub-blocks = 20 ms
+_N: Final = SUB * WINDOW_SUBS
+FRAME: Final = SUB * WINDOW_SUBS  # the receiver works on 20 ms frames
+_HIST_FRAMES: Final = 6  # frames of bins kept for locating edges (120 ms)
+_PERIOD: Final = 50  # block-start phases repeat every 50 frames for integer frequencies
+_ONES: Final = np.ones(SUB)
+_TAIL: Final = (
+    5  # earlier sub-blocks needed: 3 for the first window, 2 more for its 10 ms-earlier twin
+)
+_SCALE: Final = 2.0 / (_N * _N)  # |Z|² of a 160-sample window to sine power
+
+
+class DtmfError(ValueError):
+    """Bad DTMF parameters or an unknown digit."""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfConfig:
+    """Receiver limits. Defaults meet Q.24 with margin (see the module docstring)."""
+
+    min_level_dbm0: float = -45.0  # per tone
+    low_stronger_db: float = 10.0  # accept low group up to this much stronger ("8 dB" spec)
+    high_stronger_db: float = 6.0  # accept high group up to this much stronger ("4 dB" spec)
+    freq_tolerance: float = 0.025  # relative; Q.24 accept 1.5 %, reject 3.5 %
+    min_share: float = 0.60  # two tones' share of window power to start a digit
+    hold_share: float = 0.45  # share needed to keep a candidate or active digit on
+    relative_peak_db: float = 8.0  # runner-up of a group at least this far below the peak
+    hold_relative_peak_db: float = 6.0  # ... to keep a digit on
+    on_windows: int = 4  # consecutive candidate windows to accept (5 ms hops)
+    min_on_ms: float = 30.0  # measured tone duration needed (Q.24: ≤ 20 ms no, ≥ 40 ms yes)
+    off_windows: int = 2  # consecutive missing windows to end
+
+
+@dataclass(frozen=True, slots=True)
+class DigitStart:
+    """A digit was recognised; ``sample`` is where the tone began (receiver sample clock)."""
+
+    digit: str
+    sample: int
+    detected_at: int  # sample clock when the decision was made
+    level_low_dbm0: float
+    level_high_dbm0: float
+
+
+@dataclass(frozen=True, slots=True)
+class DigitEnd:
+    """A digit ended; ``sample`` is the first sample after the tone."""
+
+    digit: str
+    start_sample: int
+    sample: int
+    detected_at: int
+
+    @property
+    def duration_samples(self) -> int:
+        return self.sample - self.start_sample
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration_samples / SAMPLE_RATE
+
+
+DtmfEvent = DigitStart | DigitEnd
+
+
+class _State(enum.Enum):
+    IDLE = "idle"
+    PENDING = "pending"
+    ON = "on"
+    ENDING = "ending"
+
+
+class _In(enum.Enum):
+    NONE = "none"  # no candidate in this window
+    SAME = "same"  # candidate (or held) digit equal to the current one
+    OTHER = "other"  # candidate for a different digit
+
+
+class _Act(enum.Enum):
+    NOTHING = 0
+    BEGIN = 1  # new pending candidate
+    COUNT = 2  # one more candidate window
+    HOLD = 3  # digit stays on
+    MISS = 4  # one more missing window while on
+    END = 5  # end the digit and go idle
+    END_BEGIN = 6  # end the digit and start a new candidate
+    DROP = 7  # forget the pending candidate
+
+
+_TABLE: Final[dict[tuple[_State, _In], _Act]] = {
+    (_State.IDLE, _In.NONE): _Act.NOTHING,
+    (_State.IDLE, _In.SAME): _Act.BEGIN,
+    (_State.IDLE, _In.OTHER): _Act.BEGIN,
+    (_State.PENDING, _In.NONE): _Act.DROP,
+    (_State.PENDING, _In.SAME): _Act.COUNT,
+    (_State.PENDING, _In.OTHER): _Act.BEGIN,
+    (_State.ON, _In.NONE): _Act.MISS,
+    (_State.ON, _In.SAME): _Act.HOLD,
+    (_State.ON, _In.OTHER): _Act.END_BEGIN,
+    (_State.ENDING, _In.NONE): _Act.MISS,
+    (_State.ENDING, _In.SAME): _Act.HOLD,
+    (_State.ENDING, _In.OTHER): _Act.END_BEGIN,
+}
+
+
+class DtmfReceiver:
+    """Streaming DTMF detector: ``process(samples) -> [DigitStart | DigitEnd, ...]``.
+
+    Works on 20 ms frames (160 samples; other sizes are buffered into frames). The receiver
+    keeps its own sample clock from 0: event positions are sample indices into the stream.
+    """
+
+    def __init__(self, config: DtmfConfig | None = None) -> None:
+        c = config or DtmfConfig()
+        if c.on_windows < 2 or c.off_windows < 1:
+            raise DtmfError("on_windows must be ≥ 2 and off_windows ≥ 1")
+        self.config = c
+        freqs = np.asarray(ROW_FREQS + COL_FREQS)
+        n = np.arange(SUB, dtype=np.float64)
+        arg = 2.0 * np.pi * np.outer(n, freqs) / SAMPLE_RATE
+        basis = np.empty((SUB, 16))
+        basis[:, 0::2], basis[:, 1::2] = np.cos(arg), -np.sin(arg)
+        self._basis = basis  # real matrix whose products view as complex bins
+        # Block-start phase for each of the 4 sub-blocks of frame k; period 50 frames (1 s).
+        k = np.arange(_PERIOD * WINDOW_SUBS, dtype=np.float64).reshape(_PERIOD, WINDOW_SUBS, 1)
+        self._phase = np.exp(-2j * np.pi * k * SUB * freqs / SAMPLE_RATE)
+        # Thresholds in raw units: tone amplitude sums A = |Z1|+|Z2| (power = A²·2/N²) and
+        # window energy E = Σx² over 160 samples (power = E/N).
+        scale = _SCALE
+        self._min_a2 = dbm0_to_power(c.min_level_dbm0) / scale
+        self._share_on = c.min_share / (scale * _N)  # (Ar²+Ac²) ≥ share_on · E
+        self._share_hold = c.hold_share / (scale * _N)
+        self._low_ratio = 10.0 ** (c.low_stronger_db / 10.0)
+        self._high_ratio = 10.0 ** (c.high_stronger_db / 10.0)
+        self._peak_ratio = 10.0 ** (-c.relative_peak_db / 10.0)
+        self._peak_ratio_hold = 10.0 ** (-c.hold_relative_peak_db / 10.0)
+        self._quiet = 2.0 * dbm0_to_power(c.min_level_dbm0) * _N  # window energy floor
+        step = 2.0 * np.pi * freqs * c.freq_tolerance * (_N // 2) / SAMPLE_RATE
+        self._max_step = step.tolist()
+        self._max_step_hold = (step * 1.2).tolist()
+        self._min_on = round(c.min_on_ms * SAMPLE_RATE / 1000.0)
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._tail = np.zeros((_TAIL, 8), dtype=np.complex128)
+        self._prev_e = np.zeros(WINDOW_SUBS, dtype=np.float64)
+        self._frames: deque[npt.NDArray[np.complex128]] = deque(
+            [np.zeros((WINDOW_SUBS, 8), dtype=np.complex128)] * _HIST_FRAMES, maxlen=_HIST_FRAMES
+        )
+        self._frame_no = 0
+        self._state = _State.IDLE
+        self._digit = -1
+        self._count = 0
+        self._misses = 0
+        self._first_window = 0  # sub-block clock of the first candidate window's end
+        self._last_window = 0  # ... of the last window that held the digit
+        self._start_sample = 0
+        self._ref = np.ones(2)  # |Z|² per sub-block of the row / column tone when fully on
+        self._last_levels = (0.0, 0.0)  # raw tone powers of the last candidate window
+
+    @property
+    def samples_seen(self) -> int:
+        return self._frame_no * FRAME + self._pending.shape[0]
+
+    @property
+    def active_digit(self) -> str | None:
+        """The digit currently on (after its start event), else None."""
+        if self._state in (_State.ON, _State.ENDING):
+            return _DIGIT_OF[self._digit]
+        return None
+
+    def process(self, samples: npt.ArrayLike) -> list[DtmfEvent]:
+        x = np.asarray(samples)
+        if x.shape[0] == FRAME and not self._pending.shape[0]:
+            return self._frame(x.astype(np.float64))
+        x = np.concatenate((self._pending, x.astype(np.float64)))
+        whole = x.shape[0] // FRAME * FRAME
+        self._pending = x[whole:].copy()
+        events: list[DtmfEvent] = []
+        for i in range(0, whole, FRAME):
+            events += self._frame(x[i : i + FRAME])
+        return events
+
+    def finish(self) -> list[DtmfEvent]:
+        """End of stream: flush the partial frame and close a digit that is still on."""
+        pad = (-self._pending.shape[0]) % FRAME + 2 * FRAME
+        return self.process(np.zeros(pad))
+
+    # -- one 20 ms frame: four 5 ms windows ---------------------------------------------------
+
+    def _frame(self, xf: npt.NDArray[np.float64]) -> list[DtmfEvent]:
+        r = xf.reshape(WINDOW_SUBS, SUB)
+        z = (r @ self._basis).view(np.complex128) * self._phase[self._frame_no % _PERIOD]
+        e = (r * r) @ _ONES
+        ec = np.concatenate((self._prev_e[1:], e))
+        zc = np.concatenate((self._tail, z))  # 5 earlier sub-blocks + this frame's 4
+        self._tail, self._prev_e = zc[-_TAIL:], e
+        self._frames.append(z)
+        base = self._frame_no * WINDOW_SUBS
+        self._frame_no += 1
+        events: list[DtmfEvent] = []
+        total = ec[:-3] + ec[1:-2] + ec[2:-1] + ec[3:]
+        if self._state in (_State.IDLE, _State.PENDING) and float(total.max()) < self._quiet:
+            self._state, self._digit = _State.IDLE, -1
+            return events  # nothing loud enough to be a pair of tones
+        h = zc[:-1] + zc[1:]  # 10 ms half-window sums
+        mag = np.abs(h[2:])
+        amp = mag[:-2] + mag[2:]  # |Z1|+|Z2| of this frame's four windows
+        zs = h[:-2] + h[2:]  # coherent 20 ms bins: windows two hops back .. this frame's last
+        coh = np.abs(zs[2:])
+        best = coh.reshape(WINDOW_SUBS, 2, 4).argmax(axis=2).tolist()
+        amp_l, coh_l, tot_l = amp.tolist(), coh.tolist(), total.tolist()
+        for i in range(WINDOW_SUBS):
+            code, relaxed = self._window(i, best[i], amp_l[i], coh_l[i], tot_l[i], zs)
+            self._step(code, relaxed, base + i + 1, events)
+        return events
+
+    def _window(
+        self,
+        i: int,
+        best: list[int],
+        amp: list[float],
+        coh: list[float],
+        total: float,
+        zs: npt.NDArray[np.complex128],
+    ) -> tuple[int, int]:
+        """Digit code passing the strict (start) and relaxed (hold) limits, −1 for none."""
+        row, col = best[0], best[1] + 4
+        ar, ac = amp[row], amp[col]  # |Z1|+|Z2| ≥ the tone amplitude: a cheap upper bound
+        if ar * ar < self._min_a2 or ac * ac < self._min_a2:
+            return -1, -1
+        if ar * ar + ac * ac < 0.6 * self._share_hold * total:
+            return -1, -1
+        # Frequency offset: phase advance of the 20 ms bin between windows 10 ms apart.
+        step_r = cmath.phase(complex(zs[i + 2, row] * zs[i, row].conjugate()))
+        step_c = cmath.phase(complex(zs[i + 2, col] * zs[i, col].conjugate()))
+        if abs(step_r) > self._max_step_hold[row] or abs(step_c) > self._max_step_hold[col]:
+            return -1, -1
+        # The coherent 20 ms amplitude leaks least between groups; undo its loss for a tone
+        # off nominal by the measured phase step (exact for a steady tone).
+        cr, cc = coh[row], coh[col]
+        pr = (cr / max(math.cos(0.5 * step_r), 0.3)) ** 2
+        pc = (cc / max(math.cos(0.5 * step_c), 0.3)) ** 2
+        if pr < self._min_a2 or pc < self._min_a2 or pr + pc < self._share_hold * total:
+            return -1, -1
+        if pr > pc * self._low_ratio or pc > pr * self._high_ratio:
+            return -1, -1
+        # Relative peak: the runner-up of each group, as a power ratio to the winner.
+        peak_r = (sorted(coh[:4])[-2] / cr) ** 2 if cr > 0.0 else 1.0
+        peak_c = (sorted(coh[4:])[-2] / cc) ** 2 if cc > 0.0 else 1.0
+        if peak_r > self._peak_ratio_hold or peak_c > self._peak_ratio_hold:
+            return -1, -1
+        code = row * 4 + best[1]
+        self._last_levels = (pr, pc)
+        strict = (
+            pr + pc >= self._share_on * total
+            and peak_r <= self._peak_ratio
+            and peak_c <= self._peak_ratio
+            and abs(step_r) <= self._max_step[row]
+            and abs(step_c) <= self._max_step[col]
+        )
+        return (code if strict else -1), code
+
+    # -- the state machine -------------------------------------------------------------------
+
+    def _step(self, code: int, relaxed: int, window_end: int, events: list[DtmfEvent]) -> None:
+        if self._digit >= 0 and self._digit in (code, relaxed):
+            inp = _In.SAME
+        elif code >= 0:
+            inp = _In.OTHER
+        else:
+            inp = _In.NONE
+        act = _TABLE[(self._state, inp)]
+        if act is _Act.NOTHING:
+            return
+        if act is _Act.BEGIN:
+            self._begin(code, window_end)
+        elif act is _Act.DROP:
+            self._state, self._digit = _State.IDLE, -1
+        elif act is _Act.COUNT:
+            self._count += 1
+            if self._count >= self.config.on_windows:
+                self._confirm(window_end, events)
+        elif act is _Act.HOLD:
+            self._state, self._misses, self._last_window = _State.ON, 0, window_end
+        elif act is _Act.MISS:
+            self._misses += 1
+            self._state = _State.ENDING
+            if self._misses >= self.config.off_windows:
+                self._end(window_end, events)
+                self._state, self._digit = _State.IDLE, -1
+        elif act is _Act.END_BEGIN:
+            self._end(window_end, events)
+            self._begin(code, window_end)
+
+    def _begin(self, code: int, window_end: int) -> None:
+        self._state, self._digit, self._count = _State.PENDING, code, 1
+        self._first_window = window_end
+
+    def _history(self) -> tuple[npt.NDArray[np.float64], int]:
+        """Per recent sub-block: min over the two tones of |Z|² / fully-on |Z|², and the
+        sub-block clock of the first entry."""
+        r, c = divmod(self._digit, 4)
+        zz = np.abs(np.concatenate(self._frames)[:, [r, c + 4]]) ** 2 / self._ref
+        lo, hi = float(self._ref[0]), float(self._ref[1])
+        # A 5 ms bin of the weaker tone is polluted by the stronger one when the twist is
+        # large: then trust the stronger tone alone.
+        if lo > 2.0 * hi:
+            ratio: npt.NDArray[np.float64] = zz[:, 0]
+        elif hi > 2.0 * lo:
+            ratio = zz[:, 1]
+        else:
+            ratio = np.min(zz, axis=1)
+        return ratio, self._frame_no * WINDOW_SUBS - ratio.shape[0]
+
+    def _confirm(self, window_end: int, events: list[DtmfEvent]) -> None:
+        r, c = divmod(self._digit, 4)
+        hist = np.concatenate(self._frames)
+        first = self._frame_no * WINDOW_SUBS - hist.shape[0]
+        newest = window_end - 1 - first
+        recent = np.abs(hist[newest - WINDOW_SUBS + 1 : newest + 1][:, [r, c + 4]]) ** 2
+        self._ref = np.maximum(recent.max(axis=0), 1e-9)
+        ratio, _ = self._history()
+        # Walk back from the newest sub-block while the tone covers the sub-blocks, then
+        # forward: the run's length is the tone's duration so far.
+        lowest = max(1, self._first_window - 1 - first - WINDOW_SUBS - 1)
+        j = newest
+        while j > lowest and ratio[j - 1] >= 0.25:
+            j -= 1
+        start = (first + j - _edge(float(ratio[j - 1]))) * SUB
+        k = j
+        while k < newest and ratio[k + 1] >= 0.25:
+            k += 1
+        if k < newest:  # the tone already stopped: was it long enough?
+            end = (first + k + 1 + _edge(float(ratio[k + 1]))) * SUB
+            if end - start < self._min_on:
+                return
+        elif (first + newest + 1) * SUB - start < self._min_on:
+            return  # still on but not yet long enough: decide at the next window
+        self._start_sample = max(0, round(start))
+        self._state, self._misses, self._last_window = _State.ON, 0, window_end
+        low, high = (power_to_dbm0(max(p, 1e-9) * _SCALE) for p in self._last_levels)
+        events.append(
+            DigitStart(
+                digit=_DIGIT_OF[self._digit],
+                sample=self._start_sample,
+                detected_at=window_end * SUB,
+                level_low_dbm0=round(low, 2),
+                level_high_dbm0=round(high, 2),
+            )
+        )
+
+    def _end(self, window_end: int, events: list[DtmfEvent]) -> None:
+        if self._state not in (_State.ON, _State.ENDING):
+            return
+        ratio, first = self._history()
+        now = window_end - 1 - first
+        last = self._last_window - 1 - first
+        j = min(now, last + 2)
+        lo = max(0, last - WINDOW_SUBS)
+        while j > lo and ratio[j] < 0.25:
+            j -= 1
+        frac = _edge(float(ratio[j + 1])) if j < now else 0.0
+        end = max(self._start_sample + 1, round((first + j + 1 + frac) * SUB))
+        events.append(
+            DigitEnd(
+                digit=_DIGIT_OF[self._digit],
+                start_sample=self._start_sample,
+                sample=end,
+                detected_at=window_end * SUB,
+            )
+        )
+
+
+def _edge(ratio: float) -> float:
+    """Fraction of a sub-block covered by a tone whose |Z|² is ``ratio`` of a full block."""
+    c = math.sqrt(min(1.0, max(0.0, ratio)))
+    return c if c >= 0.3 else 0.0
+
+
+def decode_digits(samples: npt.ArrayLike, config: DtmfConfig | None = None) -> str:
+    """All digits in ``samples``, in order (one per DigitStart)."""
+    rx = DtmfReceiver(config)
+    x = np.asarray(samples)
+    events = [*rx.process(x), *rx.finish()]
+    return "".join(ev.digit for ev in events if isinstance(ev, DigitStart))
+
+
+# -- generator ---------------------------------------------------------------------------------
+
+
+def dtmf_frequencies(digit: str) -> tuple[float, float]:
+    """(low, high) frequencies of ``digit`` (0-9, *, #, A-D)."""
+    try:
+        r, c = _ROWCOL[digit.upper()]
+    except KeyError:
+        raise DtmfError(f"not a DTMF digit: {digit!r}") from None
+    return ROW_FREQS[r], COL_FREQS[c]
+
+
+class DtmfGenerator:
+    """Phase-continuous DTMF source: queue digits, pull 20 ms frames (``next_frame()``).
+
+    ``level_dbm0`` is the low-group level; ``twist_db`` = high-group level − low-group level
+    (Q.23 senders use about +2 dB: low −11, high −9 dBm0). Timing is in samples, exact.
+    """
+
+    def __init__(
+        self,
+        *,
+        level_dbm0: float = -10.0,
+        twist_db: float = 2.0,
+        on_ms: float = 100.0,
+        off_ms: float = 100.0,
+        rate: int = SAMPLE_RATE,
+    ) -> None:
+        if level_dbm0 > 3.0 or level_dbm0 + twist_db > 3.0:
+            raise DtmfError("DTMF levels above +3 dBm0 would clip")
+        self.rate = rate
+        self.level_dbm0 = level_dbm0
+        self.twist_db = twist_db
+        self.on_samples = round(on_ms * rate / 1000.0)
+        self.off_samples = round(off_ms * rate / 1000.0)
+        self._queue: list[tuple[str, int, int]] = []
+        self._pos = 0  # samples into the head of the queue
+        self._clock = 0  # absolute sample counter (phase reference)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._queue)
+
+    def queue(
+        self, digits: Iterable[str], on_ms: float | None = None, off_ms: float | None = None
+    ) -> None:
+        on = self.on_samples if on_ms is None else round(on_ms * self.rate / 1000.0)
+        off = self.off_samples if off_ms is None else round(off_ms * self.rate / 1000.0)
+        for d in digits:
+            dtmf_frequencies(d)  # validates
+            self._queue.append((d.upper(), on, off))
+
+    def next_frame(self, size: int = 160) -> Samples:
+        out = np.zeros(size, dtype=np.float64)
+        filled = 0
+        while filled < size and self._queue:
+            digit, on, off = self._queue[0]
+            take = min(size - filled, on + off - self._pos)
+            if self._pos < on:
+                k = min(take, on - self._pos)
+                out[filled : filled + k] = self._tone(digit, self._clock + filled, k)
+            self._pos += take
+            filled += take
+            if self._pos >= on + off:
+                self._queue.pop(0)
+                self._pos = 0
+        self._clock += size
+        return to_int16(out)
+
+    def _tone(self, digit: str, start: int, count: int) -> npt.NDArray[np.float64]:
+        lo, hi = dtmf_frequencies(digit)
+        n = (start + np.arange(count, dtype=np.int64)) % self.rate
+        a_lo = dbm0_to_amplitude(self.level_dbm0)
+        a_hi = dbm0_to_amplitude(self.level_dbm0 + self.twist_db)
+        w = 2.0 * np.pi / self.rate
+        out: npt.NDArray[np.float64] = a_lo * np.sin(w * ((int(lo) * n) % self.rate))
+        out += a_hi * np.sin(w * ((int(hi) * n) % self.rate))
+        return out
+
+    def render(
+        self, digits: str, on_ms: float | None = None, off_ms: float | None = None
+    ) -> Samples:
+        """The whole sequence as one array (on/off per digit), from a fresh queue."""
+        self.queue(digits, on_ms, off_ms)
+        total = sum(on + off for _, on, off in self._queue) - self._pos
+        frames = [self.next_frame(min(160, total - i)) for i in range(0, total, 160)]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+
+def dtmf_tone(
+    digit: str,
+    duration_s: float,
+    *,
+    level_dbm0: float = -10.0,
+    twist_db: float = 0.0,
+    freq_offset: float = 0.0,
+    rate: int = SAMPLE_RATE,
+) -> npt.NDArray[np.float64]:
+    """One DTMF tone as floats (for tests and tools): optional relative ``freq_offset``."""
+    lo, hi = dtmf_frequencies(digit)
+    t = np.arange(round(duration_s * rate), dtype=np.float64) / rate
+    f = 1.0 + freq_offset
+    return dbm0_to_amplitude(level_dbm0) * np.sin(2 * np.pi * lo * f * t) + dbm0_to_amplitude(
+        level_dbm0 + twist_db
+    ) * np.sin(2 * np.pi * hi * f * t)
+
+
+def level_of(power: float) -> float:
+    """Power (sample²) to dBm0; re-exported for tools."""
+    return power_to_dbm0(power)
