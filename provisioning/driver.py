@@ -126,7 +126,7 @@ class Provisioner:
         if not rules and config.provisioning.dhcp_discovery:
             url = discover_url(self.lease_paths)
             if url:
-                log.info("provisioning: profile URL from DHCP: %s", safe_url(url))
+                log.info("profile URL from DHCP: %s", safe_url(url))
                 rules.append(parse_profile_rule(url))
         return rules
 
@@ -144,7 +144,7 @@ class Provisioner:
     ) -> tuple[Outcome, Config, ConfigDiff | None]:
         variables = self.device.variables()
         expanded = rule.expanded(variables)
-        key = url_key(expanded.url)
+        key = url_key(f"{expanded.key}\x00{expanded.kdf}\x00{expanded.url}")
         known = status.urls.get(key, UrlState())
         context = self._ssl(config) if expanded.url.lower().startswith("https://") else None
         result = await fetch_profile(
@@ -211,10 +211,10 @@ class Provisioner:
                 status.last_success = status.last_attempt
                 status.consecutive_failures = 0
                 if result.outcome == "applied" and result.diff is not None:
-                    log.info("provisioning: applied profile from %s; changed: %s",
+                    log.info("applied profile from %s; changed: %s",
                              result.url, ", ".join(result.diff.paths[:50]))  # fmt: skip
                 else:
-                    log.info("provisioning: profile from %s unchanged", result.url)
+                    log.info("profile from %s unchanged", result.url)
         if result.outcome == "applied" and result.diff is not None and self.on_applied:
             pending = self.on_applied(result.config, result.diff)
             if inspect.isawaitable(pending):
@@ -243,12 +243,12 @@ class Provisioner:
     def on_check_sync(self, source_addr: str) -> bool:
         """SIP NOTIFY check-sync/resync from ``source_addr`` (already filtered by the SIP layer)."""
         if not self._resync_from_sip:
-            log.info("provisioning: NOTIFY check-sync ignored (resync_from_sip is off)")
+            log.info("NOTIFY check-sync ignored (resync_from_sip is off)")
             return False
         if self.proxy_addresses is not None:
             allowed = set(self.proxy_addresses())
             if source_addr not in allowed:
-                log.warning("provisioning: NOTIFY check-sync from %s refused (not the proxy)",
+                log.warning("NOTIFY check-sync from %s refused (not the proxy)",
                             source_addr)  # fmt: skip
                 return False
         self.request_resync(Cause.SIP_NOTIFY)

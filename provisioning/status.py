@@ -4,7 +4,8 @@ Default path ``/var/lib/pi-ata/provisioning-status.json`` (``PI_ATA_PROV_STATUS`
 It records the last attempt and its outcome (``applied``, ``unchanged``, ``error``,
 ``disabled``), the failing stage and reason, the profile URL without credentials, when the next
 fetch is planned, and per URL the ``ETag``/``Last-Modified``/SHA-256 of the last applied
-profile (for conditional requests). It never holds a password or key. Written atomically.
+profile (for conditional requests). It never holds a password or key (rules are keyed by a
+digest; the file is still mode 0600 since the digest covers the profile key). Written atomically.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def status_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def url_key(url: str) -> str:
-    """Status key of an expanded URL: a digest, so no query secret is stored."""
+    """Status key of an expanded rule (URL, key...): a digest, so no secret is stored."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
@@ -64,4 +65,4 @@ def load_status(path: Path) -> Status:
 
 
 def save_status(status: Status, path: Path) -> None:
-    atomic_write(path, msgspec.json.format(msgspec.json.encode(status)) + b"\n", mode=0o644)
+    atomic_write(path, msgspec.json.format(msgspec.json.encode(status)) + b"\n", mode=0o600)
