@@ -59,7 +59,7 @@ def close(a: HookEvent, b: HookEvent, tol: float) -> bool:
     return abs(a.at - b.at) <= tol  # type: ignore[union-attr]
 
 
-# --- deterministic examples ------------------------------------------------------------------
+# --- deterministic examples -----
 
 
 def pulse_train(
@@ -172,7 +172,7 @@ def test_windows_are_validated() -> None:
         HookWindows(flash_min_s=0.05)
 
 
-# --- randomised sweeps -------------------------------------------------------------------------
+# --- randomised sweeps -----
 
 # Corners are drawn explicitly as well as the ranges, so every run exercises the extremes.
 pps_st = st.one_of(st.sampled_from([8.0, 12.0, 20.0]), st.floats(8.0, 12.0))
