@@ -95,8 +95,9 @@ def _make_pki(folder: Path) -> Pki:
     loopback = [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
     server = _cert("localhost", server_key, ca.subject, ca_key, ca=False, sans=loopback,
                    eku=[ExtendedKeyUsageOID.SERVER_AUTH])  # fmt: skip
-    wrong = _cert("prov.example.com", server_key, ca.subject, ca_key, ca=False,
-                  sans=[x509.DNSName("prov.example.com")], eku=[ExtendedKeyUsageOID.SERVER_AUTH])  # fmt: skip
+    other = [x509.DNSName("prov.example.com")]
+    wrong = _cert("prov.example.com", server_key, ca.subject, ca_key, ca=False, sans=other,
+                  eku=[ExtendedKeyUsageOID.SERVER_AUTH])  # fmt: skip
     rogue = _cert("localhost", server_key, rogue_ca, rogue_key, ca=False, sans=loopback)
     client_key = ec.generate_private_key(ec.SECP256R1())
     client = _cert("ata-001122aabbcc", client_key, ca.subject, ca_key, ca=False,

@@ -85,7 +85,8 @@ async def test_per_mac_profile_fetched_by_macro(tmp_path: Path, http_server: Pro
     stored = load_config(config)
     assert stored.lines[0].proxy == "sip.example.com"
     assert stored.lines[0].password == PASSWORD
-    assert applied and applied[0][1].lines_changed == {0}
+    assert applied
+    assert applied[0][1].lines_changed == {0}
     assert "lines[0].proxy" in applied[0][1].paths
 
     # Second run: the server answers 304 to If-None-Match; nothing is re-applied.
@@ -106,7 +107,8 @@ async def test_periodic_resync_applies_a_change_on_a_fake_clock(
     prov = make_provisioner(tmp_path, config, clock=lambda: now[0])
     prov.start()
     first = await prov.step(now[0])
-    assert first is not None and first.outcome == "applied"
+    assert first is not None
+    assert first.outcome == "applied"
     assert prov.scheduler.get_timer() == now[0] + 3600
 
     http_server.files["/p.toml"] = PROFILE_V2
@@ -116,8 +118,10 @@ async def test_periodic_resync_applies_a_change_on_a_fake_clock(
 
     now[0] += 2600
     second = await prov.step(now[0])
-    assert second is not None and second.outcome == "applied"
-    assert second.diff is not None and second.diff.paths == ("lines[0].display_name",)
+    assert second is not None
+    assert second.outcome == "applied"
+    assert second.diff is not None
+    assert second.diff.paths == ("lines[0].display_name",)
     assert load_config(config).lines[0].display_name == "Alice Kitchen"
 
 
@@ -200,7 +204,8 @@ async def test_spa_flat_profile_applied(tmp_path: Path, http_server: ProfileServ
     assert stored.lines[0].ring_cadence == "60(1/4)"
     assert stored.provisioning.resync_periodic_s == 7200
     status = (tmp_path / "status.json").read_text()
-    assert "Some_Unknown_Param" in status and "spa-xml" in status
+    assert "Some_Unknown_Param" in status
+    assert "spa-xml" in status
 
 
 async def _truncating_server() -> tuple[asyncio.Server, int]:
@@ -317,9 +322,11 @@ async def test_secrets_never_logged(
     assert (await prov.run_once()).outcome == "error"
     logged = caplog.text
     assert "provisioning" in logged
-    assert KEY not in logged and PASSWORD not in logged
+    assert KEY not in logged
+    assert PASSWORD not in logged
     status = (tmp_path / "status.json").read_text()
-    assert KEY not in status and PASSWORD not in status
+    assert KEY not in status
+    assert PASSWORD not in status
 
 
 async def test_check_sync_only_from_the_proxy(tmp_path: Path, http_server: ProfileServer) -> None:
@@ -335,7 +342,8 @@ async def test_check_sync_only_from_the_proxy(tmp_path: Path, http_server: Profi
     assert prov.scheduler.get_timer() == now[0]
     http_server.files["/p.toml"] = PROFILE_V1
     result = await prov.step(now[0])
-    assert result is not None and result.outcome == "applied"
+    assert result is not None
+    assert result.outcome == "applied"
 
     off = make_config(tmp_path, [http_server.url("/p.toml")], resync_from_sip=False)
     assert make_provisioner(tmp_path, off).on_check_sync("192.0.2.10") is False
@@ -379,5 +387,6 @@ async def test_cli_provision_now(tmp_path: Path, http_server: ProfileServer) -> 
     with contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(ata_main, args)
     assert code == 0
-    assert "applied" in out.getvalue() and "lines[0].proxy" in out.getvalue()
+    assert "applied" in out.getvalue()
+    assert "lines[0].proxy" in out.getvalue()
     assert load_config(config).lines[0].user == "alice"

@@ -160,7 +160,8 @@ def test_validator_agrees_with_msgspec(data: dict[str, object]) -> None:
     if config is not None:
         assert msgspec.convert(data, Config) == config
     else:
-        assert errors and all(e.reason for e in errors)
+        assert errors
+        assert all(e.reason for e in errors)
 
 
 def test_committed_reference_matches_the_generator() -> None:
@@ -199,8 +200,12 @@ def test_cli_config_show_masks_secrets(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[[lines]]\nproxy = "pbx"\nuser = "a"\npassword = "hunter22"\n')
     code, out = run_cli(["config", "show", "--config", str(path)])
-    assert code == 0 and "hunter22" not in out and 'proxy = "pbx"' in out
+    assert code == 0
+    assert "hunter22" not in out
+    assert 'proxy = "pbx"' in out
     code, out = run_cli(["config", "show", "--config", str(path), "--json", "--show-secrets"])
-    assert code == 0 and "hunter22" in out
+    assert code == 0
+    assert "hunter22" in out
     code, out = run_cli(["config", "schema"])
-    assert code == 0 and out == render_reference()
+    assert code == 0
+    assert out == render_reference()
