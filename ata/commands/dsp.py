@@ -11,6 +11,8 @@ from typing import Any, Final
 
 DSP_TOOL_MODULES: Final[tuple[str, ...]] = (
     # one line per tool module, e.g. "ata.commands.dsp_dtmf",
+    "ata.commands.dsp_callerid",
+    "ata.commands.dsp_echo",
 )
 
 

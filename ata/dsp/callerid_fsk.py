@@ -184,3 +184,17 @@ def decode_fsk(
     # Flush: a little silence so the last character's centre samples exist.
     out += rx.push(np.zeros(160))
     return out
+
+
+def detect_fsk_standard(samples: npt.ArrayLike) -> FskStandard:
+    """Bell 202 or V.23, from where the mark/space energy sits (their demodulators overlap)."""
+    x = np.asarray(samples, dtype=np.float64)
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1.0 / SAMPLE_RATE)
+
+    def band(f: float) -> float:
+        return float(spec[(freqs > f - 40.0) & (freqs < f + 40.0)].sum())
+
+    bell = band(BELL202.mark_hz) + band(BELL202.space_hz)
+    v23 = band(V23.mark_hz) + band(V23.space_hz)
+    return FskStandard.BELL202 if bell >= v23 else FskStandard.V23

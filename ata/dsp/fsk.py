@@ -61,26 +61,25 @@ class FskModulator:
         self.spec = spec
         self.amplitude = dbm0_to_amplitude(level_dbm0)
         self._phase = 0.0  # radians, carried across calls
-        self._bit_clock = 0.0  # fraction of a bit already sent at the next sample
+        self._bit_clock = 0  # next sample's position into the next bit, in 1/SAMPLE_RATE bits
 
     def modulate(self, bits: npt.ArrayLike) -> FloatSamples:
         """Modulate a sequence of 0/1 bits; returns however many samples they span."""
         b = np.asarray(bits, dtype=np.int8).ravel()
         if b.size == 0:
             return np.zeros(0)
-        spb = SAMPLE_RATE / self.spec.baud
-        # Sample n (from this call) lies in bit floor(clock + n/spb) of this call.
-        n_samples = math.ceil((b.size - self._bit_clock) * spb - 1e-9)
-        n_samples = max(n_samples, 0)
-        idx = np.floor(self._bit_clock + np.arange(n_samples) / spb).astype(np.int64)
-        idx = np.clip(idx, 0, b.size - 1)
+        # Exact integer bit timing: positions in units of 1/SAMPLE_RATE of a bit.
+        baud = round(self.spec.baud)
+        span = b.size * SAMPLE_RATE - self._bit_clock
+        n_samples = max(0, -(-span // baud))
+        idx = (self._bit_clock + np.arange(n_samples, dtype=np.int64) * baud) // SAMPLE_RATE
         freq = np.where(b[idx] != 0, self.spec.mark_hz, self.spec.space_hz)
         step = 2.0 * np.pi * freq / SAMPLE_RATE
         phases = self._phase + np.cumsum(step) - step
         out = self.amplitude * np.sin(phases)
         if n_samples:
             self._phase = float((phases[-1] + step[-1]) % (2.0 * np.pi))
-        self._bit_clock = (self._bit_clock + n_samples / spb) - b.size
+        self._bit_clock = self._bit_clock + n_samples * baud - b.size * SAMPLE_RATE
         return np.asarray(out, dtype=np.float64)
 
 
