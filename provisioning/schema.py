@@ -6,12 +6,14 @@ are what :mod:`provisioning.validate` checks, its default is the device default,
 ``docs/configuration.md`` print. Extra checks that a type cannot express (a dial plan, a time of
 day) are named in ``Meta(extra={"check": NAME})`` and implemented in ``provisioning.checks``.
 
-Why msgspec and not pydantic: the daemon starts on a Pi Zero 2 W (4x Cortex-A53, 512 MB RAM,
-shared with the media path). msgspec is one small C extension with no dependency; importing it
-and decoding a full config takes a few milliseconds and a few hundred KiB of RSS, while pydantic
-v2 plus pydantic-core needs roughly ten times the import time and several MiB more resident
-memory. ``bench/bench_config.py`` measures both on the machine it runs on (import + first
-decode time, decode throughput, RSS growth), so the claim can be re-checked on a real Pi.
+Why msgspec and not pydantic: the daemon starts on a Pi Zero 2 W (4x Cortex-A53 at 1 GHz,
+512 MB RAM shared with the media path), so start-up time and resident memory count.
+``bench/bench_config.py`` measures both in fresh interpreters with an equivalent schema; on the
+x86-64 development machine (Python 3.11, msgspec 0.19, pydantic 2.14) importing the library and
+defining the schema took 30 ms with msgspec vs 108 ms with pydantic (x3.6), a steady-state
+conversion of a full config 3.2 us vs 14.4 us (x4.5), and the RSS growth was 4.7 MiB vs
+19.9 MiB (+15 MiB). On the Pi's slower cores the absolute gap grows. msgspec is one small C
+extension with no dependencies; pydantic also pulls in pydantic-core and typing-inspection.
 
 Structs are frozen: a loaded config is a value. Change it with ``msgspec.structs.replace`` (or
 through :func:`provisioning.validate.config_from_data`) and compare two of them with
