@@ -84,12 +84,14 @@ class DtmfConfig:
     min_level_dbm0: float = -45.0  # per tone
     low_stronger_db: float = 10.0  # accept low group up to this much stronger ("8 dB" spec)
     high_stronger_db: float = 6.0  # accept high group up to this much stronger ("4 dB" spec)
-    freq_tolerance: float = 0.025  # relative; Q.24 accept 1.5 %, reject 3.5 %
-    min_share: float = 0.60  # two tones' share of window power to start a digit
+    freq_tolerance: float = 0.02  # relative; Q.24 accept 1.5 %, reject 3.5 %
+    min_share: float = 0.65  # two tones' share of window power to start a digit
     hold_share: float = 0.45  # share needed to keep a candidate or active digit on
     relative_peak_db: float = 8.0  # runner-up of a group at least this far below the peak
     hold_relative_peak_db: float = 6.0  # ... to keep a digit on
-    on_windows: int = 4  # consecutive candidate windows to accept (5 ms hops)
+    max_glide_hz: float = 6.0  # frequency drift allowed within a tone (speech glides more)
+    on_windows: int = 4  # consecutive candidate windows to accept (5 ms hops) ...
+    strict_windows: int = 3  # ... of which at least this many pass the strict limits
     min_on_ms: float = 30.0  # measured tone duration needed (Q.24: ≤ 20 ms no, ≥ 40 ms yes)
     off_windows: int = 2  # consecutive missing windows to end
 
@@ -201,6 +203,7 @@ class DtmfReceiver:
         step = 2.0 * np.pi * freqs * c.freq_tolerance * (_N // 2) / SAMPLE_RATE
         self._max_step = step.tolist()
         self._max_step_hold = (step * 1.2).tolist()
+        self._max_spread = 2.0 * np.pi * c.max_glide_hz * (_N // 2) / SAMPLE_RATE
         self._min_on = round(c.min_on_ms * SAMPLE_RATE / 1000.0)
         self._pending = np.zeros(0, dtype=np.float64)
         self._tail = np.zeros((_TAIL, 8), dtype=np.complex128)
@@ -212,12 +215,15 @@ class DtmfReceiver:
         self._state = _State.IDLE
         self._digit = -1
         self._count = 0
+        self._strict = 0  # windows of the pending run that passed the strict limits
         self._misses = 0
         self._first_window = 0  # sub-block clock of the first candidate window's end
         self._last_window = 0  # ... of the last window that held the digit
         self._start_sample = 0
         self._ref = np.ones(2)  # |Z|² per sub-block of the row / column tone when fully on
         self._last_levels = (0.0, 0.0)  # raw tone powers of the last candidate window
+        self._last_steps = (0.0, 0.0)  # phase steps (rad per 10 ms) of that window
+        self._steps: list[tuple[int, float, float]] = []  # (window end, steps) while pending
 
     @property
     def samples_seen(self) -> int:
@@ -271,30 +277,36 @@ class DtmfReceiver:
         coh = np.abs(zs[2:])
         best = coh.reshape(WINDOW_SUBS, 2, 4).argmax(axis=2).tolist()
         amp_l, coh_l, tot_l = amp.tolist(), coh.tolist(), total.tolist()
+        min_a2, floor = self._min_a2, 0.6 * self._share_hold
+        zs_l: list[list[complex]] | None = None
         for i in range(WINDOW_SUBS):
-            code, relaxed = self._window(i, best[i], amp_l[i], coh_l[i], tot_l[i], zs)
+            row, col = best[i]
+            a = amp_l[i]
+            ar, ac = a[row], a[col + 4]  # |Z1|+|Z2| ≥ the tone amplitude: an upper bound
+            ar, ac = ar * ar, ac * ac
+            if ar < min_a2 or ac < min_a2 or ar + ac < floor * tot_l[i]:
+                if self._state is not _State.IDLE:
+                    self._step(-1, -1, base + i + 1, events)
+                continue
+            if zs_l is None:
+                zs_l = zs.tolist()
+            code, relaxed = self._window(i, row, col + 4, coh_l[i], tot_l[i], zs_l)
             self._step(code, relaxed, base + i + 1, events)
         return events
 
     def _window(
         self,
         i: int,
-        best: list[int],
-        amp: list[float],
+        row: int,
+        col: int,
         coh: list[float],
         total: float,
-        zs: npt.NDArray[np.complex128],
+        zs: list[list[complex]],
     ) -> tuple[int, int]:
         """Digit code passing the strict (start) and relaxed (hold) limits, −1 for none."""
-        row, col = best[0], best[1] + 4
-        ar, ac = amp[row], amp[col]  # |Z1|+|Z2| ≥ the tone amplitude: a cheap upper bound
-        if ar * ar < self._min_a2 or ac * ac < self._min_a2:
-            return -1, -1
-        if ar * ar + ac * ac < 0.6 * self._share_hold * total:
-            return -1, -1
         # Frequency offset: phase advance of the 20 ms bin between windows 10 ms apart.
-        step_r = cmath.phase(complex(zs[i + 2, row] * zs[i, row].conjugate()))
-        step_c = cmath.phase(complex(zs[i + 2, col] * zs[i, col].conjugate()))
+        step_r = cmath.phase(zs[i + 2][row] * zs[i][row].conjugate())
+        step_c = cmath.phase(zs[i + 2][col] * zs[i][col].conjugate())
         if abs(step_r) > self._max_step_hold[row] or abs(step_c) > self._max_step_hold[col]:
             return -1, -1
         # The coherent 20 ms amplitude leaks least between groups; undo its loss for a tone
@@ -311,8 +323,9 @@ class DtmfReceiver:
         peak_c = (sorted(coh[4:])[-2] / cc) ** 2 if cc > 0.0 else 1.0
         if peak_r > self._peak_ratio_hold or peak_c > self._peak_ratio_hold:
             return -1, -1
-        code = row * 4 + best[1]
+        code = row * 4 + col - 4
         self._last_levels = (pr, pc)
+        self._last_steps = (step_r, step_c)
         strict = (
             pr + pc >= self._share_on * total
             and peak_r <= self._peak_ratio
@@ -340,7 +353,9 @@ class DtmfReceiver:
             self._state, self._digit = _State.IDLE, -1
         elif act is _Act.COUNT:
             self._count += 1
-            if self._count >= self.config.on_windows:
+            self._strict += code >= 0
+            self._steps.append((window_end, *self._last_steps))
+            if self._count >= self.config.on_windows and self._strict >= self.config.strict_windows:
                 self._confirm(window_end, events)
         elif act is _Act.HOLD:
             self._state, self._misses, self._last_window = _State.ON, 0, window_end
@@ -355,8 +370,9 @@ class DtmfReceiver:
             self._begin(code, window_end)
 
     def _begin(self, code: int, window_end: int) -> None:
-        self._state, self._digit, self._count = _State.PENDING, code, 1
+        self._state, self._digit, self._count, self._strict = _State.PENDING, code, 1, 1
         self._first_window = window_end
+        self._steps = [(window_end, *self._last_steps)]
 
     def _history(self) -> tuple[npt.NDArray[np.float64], int]:
         """Per recent sub-block: min over the two tones of |Z|² / fully-on |Z|², and the
@@ -398,6 +414,9 @@ class DtmfReceiver:
                 return
         elif (first + newest + 1) * SUB - start < self._min_on:
             return  # still on but not yet long enough: decide at the next window
+        if not self._steady(start):
+            self._state, self._digit = _State.IDLE, -1  # a glide (speech), not a tone
+            return
         self._start_sample = max(0, round(start))
         self._state, self._misses, self._last_window = _State.ON, 0, window_end
         low, high = (power_to_dbm0(max(p, 1e-9) * _SCALE) for p in self._last_levels)
@@ -410,6 +429,17 @@ class DtmfReceiver:
                 level_high_dbm0=round(high, 2),
             )
         )
+
+    def _steady(self, start: float) -> bool:
+        """Both tones kept one frequency over the windows lying wholly inside the tone."""
+        span = 2 * SUB + _N  # a phase step compares windows 10 ms apart: 30 ms of signal
+        inside = [(r, c) for end, r, c in self._steps if end * SUB - span >= start - SUB // 2]
+        if len(inside) < 2:
+            return True
+        rows = [r for r, _ in inside]
+        cols = [c for _, c in inside]
+        lim = self._max_spread
+        return max(rows) - min(rows) <= lim and max(cols) - min(cols) <= lim
 
     def _end(self, window_end: int, events: list[DtmfEvent]) -> None:
         if self._state not in (_State.ON, _State.ENDING):
