@@ -1,0 +1,257 @@
+"""The simulated codec: a software sample clock joining the ATA's AudioPort to a virtual phone.
+
+Theory of operation
+-------------------
+A real FXS HAT has a PCM codec whose crystal paces the voice path. :class:`SimCodec` plays that
+part in software: one task wakes at the absolute deadlines ``start + k * 20 ms`` of a
+:class:`hal.clock.Clock` (real time for integration, a :class:`hal.clock.VirtualClock` for unit
+tests) — never ``sleep(0.02)`` after the last wake-up, so lateness never turns into drift. If the
+task wakes more than ``max_catch_up`` periods late (the machine stalled), it skips ahead and
+counts the lost periods in ``clock_slips``; the ports' frame index jumps accordingly, like a
+real capture overrun.
+
+At each tick ``k`` (time ``t = start + (k + 1) * 20 ms``, the end of period ``k``) every
+:class:`SimAudioLink` does, in this order:
+
+1. ``played = port.codec_playback()`` — the frame the ATA queued (or silence, counted);
+2. ``spoken = terminal.transmit_frame(t)`` — what the phone sends into the line this period
+   (its DTMF, speech, CAS acknowledgement; silence when on-hook);
+3. ``captured = spoken + echo(played) (+ noise)`` — the hybrid echo is an FIR impulse response
+   applied to the played signal with continuous state across frames (for the echo-canceller
+   tests); in **loopback** mode ``captured = played`` delayed by ``loopback_delay`` periods
+   (for latency benchmarks) and no terminal is needed;
+4. ``port.codec_capture(captured, t)`` — wakes the ATA's ``read_frame()``;
+5. ``terminal.receive_frame(played, t)`` — the phone hears what was played.
+
+The path always carries audio towards the phone, on-hook too: on-hook transmission (caller ID
+FSK before/between rings) needs it, and the phone decides what it can hear (its caller ID
+receiver listens on-hook; a dead line — no battery — or ring voltage reads as silence).
+Latency: a frame written by the ATA after ``read_frame()`` returned at tick ``k`` is played and
+heard at tick ``k + 1``; what the phone says at tick ``k`` is captured at tick ``k``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from hal.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, BufferedAudioPort, Frame
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+ZERO_DBM0_PEAK = 32767.0 * 10.0 ** (-3.14 / 20.0)
+
+
+class AudioTerminal(Protocol):
+    """The line side of a link: a virtual phone (or any test fixture)."""
+
+    def transmit_frame(self, at: float) -> Frame:
+        """The 160 samples the terminal sends into the line in the period ending at ``at``."""
+        ...
+
+    def receive_frame(self, frame: Frame, at: float) -> None:
+        """The 160 samples the terminal hears in the period ending at ``at``."""
+        ...
+
+
+class SimAudioPort(BufferedAudioPort):
+    """The ATA-side :class:`hal.audio.AudioPort` of a simulated port (fed by a SimCodec)."""
+
+
+def hybrid_response(
+    *, erl_db: float = 12.0, delay_samples: int = 16, taps: int = 64, seed: int = 7
+) -> npt.NDArray[np.float64]:
+    """A plausible 2-wire hybrid echo path: a decaying, sign-alternating burst after a delay.
+
+    The response is scaled so a white signal comes back ``erl_db`` weaker (echo return loss).
+    """
+    if delay_samples < 0 or taps < 1:
+        raise ValueError("delay must be ≥ 0 and taps ≥ 1")
+    rng = np.random.default_rng(seed)
+    n = np.arange(taps, dtype=np.float64)
+    body = rng.standard_normal(taps) * np.exp(-n / (taps / 5.0))
+    h = np.concatenate([np.zeros(delay_samples), body])
+    h *= 10.0 ** (-erl_db / 20.0) / math.sqrt(float(np.sum(h * h)))
+    return h
+
+
+class _Fir:
+    """Streaming FIR filter (state carried across frames)."""
+
+    def __init__(self, taps: npt.NDArray[np.float64]) -> None:
+        self._h = np.asarray(taps, dtype=np.float64)
+        self._state = np.zeros(max(0, self._h.size - 1), dtype=np.float64)
+
+    def __call__(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        ext = np.concatenate([self._state, x])
+        y: npt.NDArray[np.float64] = np.convolve(ext, self._h, "valid")
+        if self._state.size:
+            self._state = ext[-self._state.size :]
+        return y
+
+
+def _saturate(x: npt.NDArray[np.float64]) -> Frame:
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+@dataclass
+class LinkStats:
+    ticks: int = 0
+    clipped_samples: int = 0  # captured samples that saturated int16
+
+
+class SimAudioLink:
+    """One port's analogue path: ATA port ⇄ phone, with optional echo, noise or loopback."""
+
+    def __init__(
+        self,
+        port: BufferedAudioPort,
+        terminal: AudioTerminal | None = None,
+        *,
+        echo: npt.ArrayLike | None = None,
+        noise_dbm0: float | None = None,
+        loopback: bool = False,
+        loopback_delay: int = 0,
+        seed: int = 1,
+    ) -> None:
+        if terminal is None and not loopback:
+            raise ValueError("a link needs a terminal unless it is a loopback")
+        if loopback_delay < 0:
+            raise ValueError("loopback_delay must be ≥ 0")
+        self.port = port
+        self.terminal = terminal
+        self.loopback = loopback
+        self.stats = LinkStats()
+        self._echo = _Fir(np.asarray(echo, dtype=np.float64)) if echo is not None else None
+        self._noise_rms = (
+            None
+            if noise_dbm0 is None
+            else ZERO_DBM0_PEAK / math.sqrt(2.0) * 10 ** (noise_dbm0 / 20)
+        )
+        self._rng = np.random.default_rng(seed)
+        self._delay: deque[Frame] = deque(
+            np.zeros(FRAME_SAMPLES, dtype=np.int16) for _ in range(loopback_delay)
+        )
+        self.taps: list[Callable[[Frame, Frame, float], None]] = []  # (played, captured, at)
+
+    def tick(self, at: float) -> None:
+        played = self.port.codec_playback()
+        terminal = None if self.loopback else self.terminal
+        if terminal is None:
+            self._delay.append(played)
+            captured_f = self._delay.popleft().astype(np.float64)
+        else:
+            captured_f = terminal.transmit_frame(at).astype(np.float64)
+        if self._echo is not None:
+            captured_f = captured_f + self._echo(played.astype(np.float64))
+        if self._noise_rms is not None:
+            captured_f = captured_f + self._rng.normal(0.0, self._noise_rms, FRAME_SAMPLES)
+        self.stats.clipped_samples += int(np.count_nonzero(np.abs(captured_f) > 32767.5))
+        captured = _saturate(captured_f)
+        self.port.codec_capture(captured, at)
+        if terminal is not None:
+            terminal.receive_frame(played, at)
+        for tap in self.taps:
+            tap(played, captured, at)
+        self.stats.ticks += 1
+
+
+class SimCodec:
+    """A software sample clock ticking every attached link each 20 ms (absolute deadlines)."""
+
+    def __init__(self, clock: Clock, *, max_catch_up: int = 10) -> None:
+        self.clock = clock
+        self.links: list[SimAudioLink] = []
+        self.ticks = 0
+        self.clock_slips = 0
+        self.tick_times: deque[float] = deque(maxlen=4096)  # wake-up times, for benchmarks
+        self._max_catch_up = max_catch_up
+        self._task: asyncio.Task[None] | None = None
+        self._start = 0.0
+
+    def connect(
+        self,
+        port: BufferedAudioPort,
+        terminal: AudioTerminal | None = None,
+        *,
+        echo: npt.ArrayLike | None = None,
+        noise_dbm0: float | None = None,
+        loopback: bool = False,
+        loopback_delay: int = 0,
+        seed: int = 1,
+    ) -> SimAudioLink:
+        """Join ``port`` to ``terminal`` (see :class:`SimAudioLink`) and tick it from now on."""
+        link = SimAudioLink(
+            port,
+            terminal,
+            echo=echo,
+            noise_dbm0=noise_dbm0,
+            loopback=loopback,
+            loopback_delay=loopback_delay,
+            seed=seed,
+        )
+        self.links.append(link)
+        return link
+
+    def attach(self, link: SimAudioLink) -> SimAudioLink:
+        self.links.append(link)
+        return link
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._start = self.clock.now()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-codec")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        k = 0
+        while True:
+            deadline = self._start + (k + 1) * FRAME_SECONDS
+            await self.clock.sleep_until(deadline)
+            now = self.clock.now()
+            behind = int((now - deadline) / FRAME_SECONDS)
+            if behind > self._max_catch_up:
+                self.clock_slips += behind
+                for link in self.links:
+                    link.port.codec_skip(behind)
+                log.warning("sim codec %d periods late; skipped them", behind)
+                k += behind
+                deadline = self._start + (k + 1) * FRAME_SECONDS
+            self.tick_times.append(now)
+            for link in self.links:
+                link.tick(deadline)
+            self.ticks += 1
+            k += 1
+
+
+__all__ = [
+    "FRAME_SAMPLES",
+    "SAMPLE_RATE",
+    "AudioTerminal",
+    "LinkStats",
+    "SimAudioLink",
+    "SimAudioPort",
+    "SimCodec",
+    "hybrid_response",
+]
