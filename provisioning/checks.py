@@ -27,12 +27,14 @@ _IPV6_BRACKET: Final = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
 _SIP_USER: Final = re.compile(r"^[A-Za-z0-9\-_.!~*'()&=+$,;?/%]*$")
 _TIMEZONE: Final = re.compile(r"^(?:UTC|[A-Za-z_]+(?:/[A-Za-z0-9_+\-]+){0,2}|Etc/GMT[+-]\d{1,2})$")
 _HHMM: Final = re.compile(r"^(?:[01]\d|2[0-3])[0-5]\d$")
-_CADENCE: Final = re.compile(
-    r"^(?:\*|\d+(?:\.\d+)?)\((?:\*|\d+(?:\.\d+)?)/(?:\*|\d+(?:\.\d+)?)"
-    r"(?:,(?:\*|\d+(?:\.\d+)?)/(?:\*|\d+(?:\.\d+)?))*\)"
-    r"(?:;(?:\*|\d+(?:\.\d+)?)\((?:\*|\d+(?:\.\d+)?)/(?:\*|\d+(?:\.\d+)?)"
-    r"(?:,(?:\*|\d+(?:\.\d+)?)/(?:\*|\d+(?:\.\d+)?))*\))*$"
-)
+_NUM: Final = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_TIME: Final = rf"(?:\*|{_NUM})"
+_CADENCE_SECTION: Final = rf"{_TIME}\({_TIME}/{_TIME}(?:,{_TIME}/{_TIME})*\)"
+_CADENCE: Final = re.compile(rf"^{_CADENCE_SECTION}(?:;{_CADENCE_SECTION})*$")
+_FREQ: Final = rf"\d{{2,4}}@-?{_NUM}"
+_TONE_SEGMENT: Final = rf"{_TIME}/{_TIME}/\d(?:\+\d)*"
+_TONE_SECTION: Final = rf"{_TIME}\({_TONE_SEGMENT}(?:,{_TONE_SEGMENT})*\)"
+_TONESCRIPT: Final = re.compile(rf"^{_FREQ}(?:,{_FREQ}){{0,5}}(?:;{_TONE_SECTION})+$")
 _DIAL_PLAN_CHARS: Final = frozenset("0123456789*#xX.[]-()<>:|!,@ SLPsl\t") | frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+_="
 )
@@ -102,6 +104,15 @@ def check_cadence(value: object) -> str | None:
     return None
 
 
+def check_tonescript(value: object) -> str | None:
+    if isinstance(value, str) and value and not _TONESCRIPT.match(value.replace(" ", "")):
+        return (
+            "must be a ToneScript like '350@-19,440@-19;10(*/0/1+2)' "
+            f"(or empty for the country default), got {value!r}"
+        )
+    return None
+
+
 def check_dial_plan(value: object) -> str | None:
     """Basic shape of a Cisco SPA dial plan: allowed characters and balanced brackets."""
     if not isinstance(value, str):
@@ -152,6 +163,7 @@ CHECKS: Final[dict[str, Callable[[object], str | None]]] = {
     "unique": check_unique,
     "hhmm": check_hhmm,
     "cadence": check_cadence,
+    "tonescript": check_tonescript,
     "dial_plan": check_dial_plan,
     "profile_rule": check_profile_rule,
     "password_hash": check_password_hash,

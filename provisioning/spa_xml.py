@@ -150,6 +150,10 @@ def _transport(text: str) -> object:
     return text.strip().lower()
 
 
+def _waveform(text: str) -> object:
+    return {"sinusoid": "sine", "trapezoid": "trapezoid"}.get(text.strip().lower(), text)
+
+
 def _same(text: str) -> object:
     return text
 
@@ -176,7 +180,6 @@ LINE_PARAMS: Final[dict[str, Setter]] = {
     "Register_Expires": (("registration", "expires"), _int),
     "DTMF_Tx_Method": (("dtmf_mode",), _dtmf),
     "Caller_ID_Method": (("caller_id",), _caller_id),
-    "Default_Ring_Cadence": (("ring_cadence",), _same),
     "FXS_Port_Input_Gain": (("gains", "tx_db"), _gain),
     "FXS_Port_Output_Gain": (("gains", "rx_db"), _gain),
 }
@@ -200,7 +203,20 @@ GLOBAL_PARAMS: Final[dict[str, Setter]] = {
     "Resync_At_Random_Delay": (("provisioning", "resync_at_random_delay_s"), _int),
     "Resync_Error_Retry_Delay": (("provisioning", "error_retry_delays_s"), _retry_delays),
     "Resync_From_SIP": (("provisioning", "resync_from_sip"), _bool),
-    "Station_Name": (("device", "name"), _same),
+    "Dial_Tone": (("tones", "dial"), _same),
+    "Second_Dial_Tone": (("tones", "second_dial"), _same),
+    "Outside_Dial_Tone": (("tones", "outside_dial"), _same),
+    "MWI_Dial_Tone": (("tones", "stutter"), _same),
+    "Ring_Back_Tone": (("tones", "ringback"), _same),
+    "Busy_Tone": (("tones", "busy"), _same),
+    "Reorder_Tone": (("tones", "reorder"), _same),
+    "Call_Waiting_Tone": (("tones", "call_waiting"), _same),
+    "SIT1_Tone": (("tones", "sit"), _same),
+    "Off_Hook_Warning_Tone": (("tones", "off_hook_warning"), _same),
+    "Confirm_Tone": (("tones", "confirm"), _same),
+    "Ring_Frequency": (("ring", "frequency_hz"), _int),
+    "Ring_Voltage": (("ring", "voltage_v"), _int),
+    "Ring_Waveform": (("ring", "waveform"), _waveform),
 }
 
 #: Per-line SPA parameters that set a device-wide pi-ata setting (last line given wins).
@@ -248,7 +264,10 @@ def apply_flat_profile(
     rules: dict[str, str] = {}
     for name, text in params.items():
         if name in PROFILE_RULE_NAMES:
-            rules[name] = text
+            if text.split("]")[-1].strip().startswith("/"):
+                ignored.append(name)  # relative to a TFTP server: not supported
+            else:
+                rules[name] = text
             continue
         if name in ALL_LINES_PARAMS:
             path, convert = ALL_LINES_PARAMS[name]

@@ -155,7 +155,12 @@ SPA = b"""<flat-profile>
   <Resync_From_SIP>No</Resync_From_SIP>
   <Profile_Rule>https://prov/a.cfg</Profile_Rule>
   <Profile_Rule_B>[--key k] https://prov/b.cfg</Profile_Rule_B>
+  <Profile_Rule_C>/spa$PSN.cfg</Profile_Rule_C>
   <Admin_Passwd>x</Admin_Passwd>
+  <Dial_Tone>350@-19,440@-19;10(*/0/1+2)</Dial_Tone>
+  <MWI_Dial_Tone>350@-19,440@-19;2(.1/.1/1+2);10(*/0/1+2)</MWI_Dial_Tone>
+  <Ring_Waveform>Trapezoid</Ring_Waveform>
+  <Ring_Frequency>25</Ring_Frequency>
 </flat-profile>"""
 
 
@@ -181,7 +186,11 @@ def test_spa_mapping() -> None:
         "https://prov/a.cfg",
         "[--key k] https://prov/b.cfg",
     ]
-    assert ignored == ["Admin_Passwd"]
+    assert ignored == ["Admin_Passwd", "Profile_Rule_C"]
+    assert config.tones.dial == "350@-19,440@-19;10(*/0/1+2)"
+    assert config.tones.stutter.startswith("350@-19,440@-19;2(.1/.1/1+2)")
+    assert config.tones.busy == ""  # not given: the country tone set applies
+    assert (config.ring.waveform, config.ring.frequency_hz) == ("trapezoid", 25)
     assert base == {"lines": [{}, {}]}  # the input is not modified
 
 
