@@ -5,6 +5,7 @@
   presented when configured.
 - ``ETag`` / ``Last-Modified`` of the last applied profile are sent back as ``If-None-Match`` /
   ``If-Modified-Since``; a ``304 Not Modified`` means nothing to do.
+- Redirects (at most 5) may not leave HTTPS for plain HTTP.
 - The body is capped (``MAX_PROFILE_BYTES``); a response longer than its ``Content-Length`` or
   shorter (a truncated transfer) is an error, as is any status other than 200/304.
 - Errors raise :class:`~provisioning.profile.ProvisioningError` with stage ``download`` and a
@@ -102,6 +103,10 @@ async def fetch_profile(
                 allow_redirects=True,
                 max_redirects=5,
             ) as response:
+                if url.lower().startswith("https://") and response.url.scheme != "https":
+                    raise ProvisioningError(
+                        "download", f"{shown} redirected to plain HTTP: refused"
+                    )
                 if response.status == 304:
                     return FetchResult(True, b"", validators or Validators())
                 if response.status != 200:

@@ -132,6 +132,7 @@ class ProfileServer:
     base: str
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)
     client_subjects: list[str] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -148,6 +149,8 @@ async def _start(
         peer = request.transport.get_extra_info("peercert") if request.transport else None
         if peer:
             server.client_subjects.append(str(peer.get("subject")))
+        if request.path in server.redirects:
+            raise web.HTTPFound(server.redirects[request.path])
         body = server.files.get(request.path)
         if body is None:
             return web.Response(status=404, text="no such profile")

@@ -240,7 +240,6 @@ def _tampered(data: bytes) -> bytes:
 async def test_bad_profiles_are_refused_and_old_config_kept(
     tmp_path: Path, http_server: ProfileServer, kind: str, stage: str, reason_part: str
 ) -> None:
-    good_then = tmp_path / "config.toml"
     encrypted = openssl_enc(PROFILE_V2, KEY, "-pbkdf2")
     bodies = {
         "truncated_enc": encrypted[: len(encrypted) - 7],
@@ -262,11 +261,9 @@ async def test_bad_profiles_are_refused_and_old_config_kept(
             http_server.files["/p.cfg"] = bodies[kind]
     keyed = kind in ("truncated_enc", "tampered_enc", "wrong_key")
     config = make_config(tmp_path, [(f"[--key {KEY}] " if keyed else "") + url])
-    # A first good state: the device is provisioned with v1 from a file.
-    (tmp_path / "v1.toml").write_bytes(PROFILE_V1)
     before_data = config.read_bytes()
     try:
-        result = await make_provisioner(tmp_path, good_then).run_once()
+        result = await make_provisioner(tmp_path, config).run_once()
     finally:
         if truncating is not None:
             truncating.close()
@@ -390,3 +387,21 @@ async def test_cli_provision_now(tmp_path: Path, http_server: ProfileServer) -> 
     assert "applied" in out.getvalue()
     assert "lines[0].proxy" in out.getvalue()
     assert load_config(config).lines[0].user == "alice"
+
+
+async def test_https_redirect_to_http_refused(
+    tmp_path: Path, pki: Pki, https_server: ProfileServer, http_server: ProfileServer
+) -> None:
+    http_server.files["/plain.toml"] = PROFILE_V1
+    https_server.redirects["/p.toml"] = http_server.url("/plain.toml")
+    config = make_config(tmp_path, [https_server.url("/p.toml")], ca_file=str(pki.ca_file))
+    before = config.read_bytes()
+    result = await make_provisioner(tmp_path, config).run_once()
+    assert result.outcome == "error"
+    assert "redirected to plain HTTP" in result.errors[0].reason
+    assert config.read_bytes() == before
+
+    # A redirect that stays on HTTPS is followed.
+    https_server.files["/real.toml"] = PROFILE_V1
+    https_server.redirects["/p.toml"] = https_server.url("/real.toml")
+    assert (await make_provisioner(tmp_path, config).run_once()).outcome == "applied"
