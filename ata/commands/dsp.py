@@ -13,6 +13,8 @@ DSP_TOOL_MODULES: Final[tuple[str, ...]] = (
     # one line per tool module, e.g. "ata.commands.dsp_dtmf",
     "ata.commands.dsp_callerid",
     "ata.commands.dsp_echo",
+    "ata.commands.dsp_dtmf",
+    "ata.commands.dsp_tone",
 )
 
 
