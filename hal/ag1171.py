@@ -76,6 +76,11 @@ class Ag1171Line:
         return self._port
 
     @property
+    def pins(self) -> tuple[int, int, int]:
+        """(RM, F/R, SHK) GPIO numbers."""
+        return self._pins
+
+    @property
     def feed(self) -> Feed:
         return Feed.RINGING if self._ringing else self._feed
 
