@@ -21,6 +21,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "ata.commands.dsp",
     "ata.commands.config",
     "ata.commands.provision",
+    "ata.commands.boards",
 )
 
 Handler = Callable[[argparse.Namespace], int]
