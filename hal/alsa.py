@@ -1,0 +1,308 @@
+"""ALSA backend of the HAL ``AudioPort`` (pyalsaaudio, imported lazily).
+
+Theory of operation
+-------------------
+One :class:`AlsaAudioDevice` owns a capture and a playback PCM (8000 Hz, S16_LE, ``channels``
+interleaved channels; the Pi's I2S needs 2, one per FXS port of a two-port HAT) and exposes one
+:class:`AlsaAudioPort` per channel (``device.ports[i]``), each a
+:class:`hal.audio.BufferedAudioPort` with the contract documented in :mod:`hal.audio`.
+
+**Device pacing** (the default, real hardware): both PCMs are opened non-blocking and the
+capture PCM's ``polldescriptors()`` are watched with the asyncio loop's ``add_reader`` — no
+thread. When the codec has captured data the callback reads everything available, cuts it into
+160-sample frames per channel (any period size works; 160 frames = 20 ms is asked for), hands
+each frame to its port (``codec_capture``) and, for each captured frame, writes one playback
+frame per channel (``codec_playback``: the port's queue or silence). Capture therefore clocks
+playback: both directions run at the codec's own rate and never drift apart. At start the
+playback PCM is prefilled with ``playback_prefill`` periods of silence: that is the playback
+latency and the margin against loop hiccups. Device xruns (pyalsaaudio returns ``-EPIPE`` and
+re-prepares the stream) are counted in ``device_xruns``; after a capture overrun the frame index
+jumps by the estimated number of lost frames, after a playback underrun the prefill is written
+again.
+
+Why no thread: the loop-polled design needs none, keeps every port callback on the loop
+thread (so ``BufferedAudioPort`` needs no locks), and its wake-up is the kernel's period
+interrupt. The alternative (one thread per device doing blocking reads, handing frames
+through a ring) was not built: the build machines have no clocked ALSA device (alsa-lib's
+``null``/``file`` plugins are unclocked), so the jitter comparison the design asks for can only
+be made on a Pi; ``bench/bench_sim_clock.py`` measures the loop's own timer jitter meanwhile.
+
+**Clock pacing** (``clock=``): for unclocked userspace plugins (``type null`` capture returns
+silence at once, ``type file`` playback writes to a file, whose poll descriptor — /dev/full — the
+loop cannot watch): a task reads and writes one period per ``start + k * 20 ms`` deadline of the
+given :class:`hal.clock.Clock`. Used by the tests (with alsa-lib's real plugins underneath) and
+usable for plugin chains without a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import select
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from hal.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, AudioError, BufferedAudioPort
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class AlsaDeviceError(AudioError):
+    """The PCM could not be opened or configured, or cannot be polled (with the reason)."""
+
+
+class Pcm(Protocol):
+    """The part of ``alsaaudio.PCM`` this backend uses."""
+
+    def read(self) -> tuple[int, bytes]: ...
+
+    def write(self, data: bytes) -> int: ...
+
+    def polldescriptors(self) -> list[tuple[int, int]]: ...
+
+    def close(self) -> None: ...
+
+
+PcmFactory = Callable[[str, str, int, int, int], Pcm]  # (kind, device, channels, period, periods)
+
+
+def alsaaudio_pcm(kind: str, device: str, channels: int, period: int, periods: int) -> Pcm:
+    """Open a non-blocking S16_LE 8 kHz PCM with pyalsaaudio (``kind``: capture/playback)."""
+    try:
+        import alsaaudio  # hardware library: imported lazily
+    except ImportError as exc:
+        raise AlsaDeviceError(f"pyalsaaudio is not installed: {exc}") from exc
+    try:
+        pcm: Any = alsaaudio.PCM(
+            type=alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK,
+            mode=alsaaudio.PCM_NONBLOCK,
+            device=device,
+            rate=SAMPLE_RATE,
+            channels=channels,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=period,
+            periods=periods,
+        )
+    except alsaaudio.ALSAAudioError as exc:
+        raise AlsaDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}") from exc
+    info = pcm.info()
+    if info.get("rate") != SAMPLE_RATE or info.get("channels") != channels:
+        pcm.close()
+        raise AlsaDeviceError(
+            f"ALSA {kind} device {device!r} gave {info.get('rate')} Hz × "
+            f"{info.get('channels')} ch, need {SAMPLE_RATE} Hz × {channels} ch"
+        )
+    result: Pcm = pcm
+    return result
+
+
+class AlsaAudioPort(BufferedAudioPort):
+    """One channel of an :class:`AlsaAudioDevice`; ``start``/``close`` act on the device."""
+
+    def __init__(self, device: AlsaAudioDevice, channel: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.device = device
+        self.channel = channel
+
+    async def start(self) -> None:
+        await self.device.start()
+
+    async def close(self) -> None:
+        await self.device.close()
+
+
+class AlsaAudioDevice:
+    """A full-duplex ALSA PCM pair serving one AudioPort per channel."""
+
+    def __init__(
+        self,
+        capture_device: str = "default",
+        playback_device: str | None = None,
+        *,
+        channels: int = 1,
+        period_frames: int = FRAME_SAMPLES,
+        periods: int = 4,
+        playback_prefill: int = 2,
+        clock: Clock | None = None,
+        capture_depth: int = 8,
+        playback_depth: int = 8,
+        pcm_factory: PcmFactory = alsaaudio_pcm,
+    ) -> None:
+        if channels < 1 or period_frames < 1 or periods < 2 or playback_prefill < 0:
+            raise ValueError("need channels ≥ 1, period ≥ 1, periods ≥ 2, prefill ≥ 0")
+        self.capture_device = capture_device
+        self.playback_device = playback_device or capture_device
+        self.channels = channels
+        self.period_frames = period_frames
+        self.periods = periods
+        self.playback_prefill = playback_prefill
+        self.clock = clock
+        self._factory = pcm_factory
+        self.ports = [
+            AlsaAudioPort(
+                self,
+                ch,
+                capture_depth=capture_depth,
+                playback_depth=playback_depth,
+                name=f"{capture_device}#{ch}",
+            )
+            for ch in range(channels)
+        ]
+        self._capture: Pcm | None = None
+        self._playback: Pcm | None = None
+        self._pending = b""
+        self._frame_bytes = FRAME_SAMPLES * 2 * channels
+        self._watched: list[tuple[int, bool]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._last_capture_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.playback_blocked = 0  # playback writes refused (buffer full): frames dropped
+        self.frames = 0
+
+    @property
+    def running(self) -> bool:
+        return self._capture is not None
+
+    async def start(self) -> None:
+        if self._capture is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._capture = self._factory(
+            "capture", self.capture_device, self.channels, self.period_frames, self.periods
+        )
+        try:
+            self._playback = self._factory(
+                "playback", self.playback_device, self.channels, self.period_frames, self.periods
+            )
+            self._prefill()
+            if self.clock is None:
+                self._watch(self._capture)
+            else:
+                self._task = self._loop.create_task(self._paced(self.clock), name="alsa-paced")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        loop = self._loop
+        for fd, is_reader in self._watched:
+            if loop is not None:
+                if is_reader:
+                    loop.remove_reader(fd)
+                else:
+                    loop.remove_writer(fd)
+        self._watched.clear()
+        for pcm in (self._capture, self._playback):
+            if pcm is not None:
+                pcm.close()
+        self._capture = self._playback = None
+        for port in self.ports:
+            port.mark_closed()
+
+    # --- pacing -------------------------------------------------------------------------------
+    def _watch(self, pcm: Pcm) -> None:
+        if self._loop is None:
+            raise AlsaDeviceError("the device is not started")
+        for fd, mask in pcm.polldescriptors():
+            is_reader = bool(mask & (select.POLLIN | select.POLLPRI)) or not mask & select.POLLOUT
+            try:
+                if is_reader:
+                    self._loop.add_reader(fd, self._on_readable)
+                else:
+                    self._loop.add_writer(fd, self._on_readable)
+            except (PermissionError, ValueError) as exc:
+                raise AlsaDeviceError(
+                    f"ALSA device {self.capture_device!r} cannot be polled by the event loop "
+                    f"({exc}); an unclocked plugin needs clock= pacing"
+                ) from exc
+            self._watched.append((fd, is_reader))
+
+    def _on_readable(self) -> None:
+        """The capture PCM has data: read all of it and serve every complete frame."""
+        pcm = self._capture
+        if pcm is None:
+            return
+        for _ in range(64):  # bounded: never spin if a device keeps returning data
+            n, data = pcm.read()
+            if n == -errno.EPIPE:
+                self._capture_overrun()
+                continue
+            if n <= 0:
+                break
+            self._pending += data
+        self._serve_frames()
+
+    async def _paced(self, clock: Clock) -> None:
+        start = clock.now()
+        k = 0
+        while self._capture is not None:
+            await clock.sleep_until(start + (k + 1) * FRAME_SECONDS)
+            k += 1
+            n, data = self._capture.read()
+            if n == -errno.EPIPE:
+                self._capture_overrun()
+            elif n > 0:
+                self._pending += data
+            self._serve_frames()
+
+    def _serve_frames(self) -> None:
+        now = self.clock.now() if self.clock is not None else _loop_time(self._loop)
+        while len(self._pending) >= self._frame_bytes:
+            chunk, self._pending = (
+                self._pending[: self._frame_bytes],
+                self._pending[self._frame_bytes :],
+            )
+            samples = np.frombuffer(chunk, dtype="<i2").reshape(FRAME_SAMPLES, self.channels)
+            for ch, port in enumerate(self.ports):
+                port.codec_capture(samples[:, ch].astype(np.int16), now)
+            self._last_capture_at = now
+            self.frames += 1
+            out = np.empty((FRAME_SAMPLES, self.channels), dtype="<i2")
+            for ch, port in enumerate(self.ports):
+                out[:, ch] = port.codec_playback()
+            self._write(out.tobytes())
+
+    def _write(self, data: bytes) -> None:
+        pcm = self._playback
+        if pcm is None:
+            return
+        written = pcm.write(data)
+        if written == -errno.EPIPE:
+            for port in self.ports:
+                port.count_device_xrun()
+            log.warning("ALSA playback underrun on %s; refilling", self.playback_device)
+            self._prefill()
+            pcm.write(data)
+        elif written == 0:
+            self.playback_blocked += 1
+
+    def _prefill(self) -> None:
+        if self._playback is None or not self.playback_prefill:
+            return
+        silence = bytes(self._frame_bytes * self.playback_prefill)
+        self._playback.write(silence)
+
+    def _capture_overrun(self) -> None:
+        now = self.clock.now() if self.clock is not None else _loop_time(self._loop)
+        lost = 0
+        if self._last_capture_at is not None:
+            lost = max(0, round((now - self._last_capture_at) / FRAME_SECONDS) - 1)
+        for port in self.ports:
+            port.count_device_xrun()
+            port.codec_skip(lost)
+        self._pending = b""
+        log.warning("ALSA capture overrun on %s (~%d frames lost)", self.capture_device, lost)
+
+
+def _loop_time(loop: asyncio.AbstractEventLoop | None) -> float:
+    return loop.time() if loop is not None else 0.0
