@@ -254,3 +254,22 @@ async def test_codec_skips_ahead_after_a_stall_and_counts_it() -> None:
     assert indices[:5] == [0, 1, 2, 3, 4]
     assert indices[5] - indices[4] > 40  # the gap is visible in the frame index
     await codec.stop()
+
+
+async def test_real_time_codec_delivers_frames_at_exact_deadlines() -> None:
+    """Functional smoke test on the real clock (timing quality is measured by the bench)."""
+    from hal.clock import MonotonicClock
+
+    clock = MonotonicClock()
+    codec = SimCodec(clock)
+    port = SimAudioPort()
+    codec.connect(port, loopback=True)
+    codec.start()
+    start = clock.now()
+    frames = [await asyncio.wait_for(port.read_captured(), 2.0) for _ in range(5)]
+    await codec.stop()
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    # the frame times are the codec's deadlines, not the (jittery) wake-up times
+    base = frames[0].at - 0.02
+    assert base == pytest.approx(start, abs=0.005)
+    assert [f.at - base for f in frames] == pytest.approx([0.02 * (k + 1) for k in range(5)])
