@@ -105,6 +105,7 @@ class GpiodBackend:
         self._consumer = consumer
         self._requests: list[Any] = []
         self._fds: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _find_header_chip(self) -> str:
         import glob
@@ -154,14 +155,14 @@ class GpiodBackend:
                     on_edge(event.event_type == rising, event.timestamp_ns / 1e9)
 
             loop.add_reader(request.fd, readable)
+            self._loop = loop
             self._fds.append(request.fd)
         return _GpiodInput(request, pin, g.line.Value)
 
     def close(self) -> None:
-        if self._fds:
-            loop = asyncio.get_event_loop()
+        if self._loop is not None and not self._loop.is_closed():
             for fd in self._fds:
-                loop.remove_reader(fd)
+                self._loop.remove_reader(fd)
         for request in self._requests:
             request.release()
         self._requests.clear()

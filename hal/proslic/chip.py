@@ -113,7 +113,7 @@ class ProSlicChip:
         self.port = port
         self.info: ChipInfo | None = None
 
-    # --- register access ----------------------------------------------------------------------
+    # --- register access -----
     def read(self, reg: int) -> int:
         return self.spi.transfer(bytes((0x80 | (reg & 0x7F), 0x00)))[1]
 
@@ -156,7 +156,7 @@ class ProSlicChip:
     def vbat_counts(self) -> int:
         return self.read(Reg.VBATH_SENSE)
 
-    # --- identification -----------------------------------------------------------------------
+    # --- identification -----
     def identify(self) -> ChipInfo:
         reg0 = self.read(Reg.ID)
         revision = reg0 & 0x0F
@@ -200,7 +200,7 @@ class ProSlicChip:
                 port=self.port,
             )
 
-    # --- bring-up ---------------------------------------------------------------------------------
+    # --- bring-up -----
     async def _sleep(self, seconds: float) -> None:
         await self.clock.sleep_until(self.clock.now() + seconds)
 

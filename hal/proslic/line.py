@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from hal.clock import Clock, TimerHandle
 from hal.errors import HalError, PowerAlarmError
-from hal.gpio import GpioBackend, Pull
+from hal.gpio import GpioBackend, InputLine, Pull
 from hal.line import AlarmKind, EventSink, Feed, Gains, HookTransition, LineAlarm, LineEvent
 from hal.proslic.chip import ChipInfo, ProSlicChip, ProSlicConfig
 from hal.proslic.registers import (
@@ -79,6 +79,7 @@ class ProSlicLine:
         self._gpio = gpio
         self._int_pin = int_pin
         self._int_requested = False
+        self._int_line: InputLine | None = None
         self._poll_interval = poll_interval_s
         self._health_interval = health_interval_s
         self._feed = Feed.OPEN
@@ -95,7 +96,7 @@ class ProSlicLine:
         self.recoveries = 0
         self.info: ChipInfo | None = None
 
-    # --- Line properties ------------------------------------------------------------------------
+    # --- Line properties -----
     @property
     def port(self) -> int:
         return self._port
@@ -116,7 +117,7 @@ class ProSlicLine:
     def failed(self) -> bool:
         return self._failed
 
-    # --- lifecycle --------------------------------------------------------------------------------
+    # --- lifecycle -----
     async def open(self) -> None:
         self.info = await self.chip.initialize(self.config)
         self._opened, self._failed, self._ringing = True, False, False
@@ -125,7 +126,9 @@ class ProSlicLine:
         self._write_feed(Feed.FORWARD)
         self._off_hook = bool(self.chip.read(Reg.HOOK_STATUS) & HOOK_OFF)
         if self._gpio is not None and self._int_pin is not None and not self._int_requested:
-            self._gpio.input(self._int_pin, pull=Pull.UP, on_edge=self._on_int_edge)
+            self._int_line = self._gpio.input(
+                self._int_pin, pull=Pull.UP, on_edge=self._on_int_edge
+            )
             self._int_requested = True
         if not self._int_requested:
             self._arm("poll", self._poll_interval, self._poll)
@@ -146,15 +149,31 @@ class ProSlicLine:
     def set_event_sink(self, sink: EventSink | None) -> None:
         self._sink = sink
 
-    # --- control ---------------------------------------------------------------------------------
+    # --- control -----
     def set_feed(self, feed: Feed) -> None:
         if feed is Feed.RINGING:
             self.ring(True)
             return
+        was_open = self._feed is Feed.OPEN
         self._feed = feed
         self._ringing = False
         if self._usable():
             self._write_feed(feed)
+            if was_open and feed is not Feed.OPEN:
+                self._recheck_hook()
+
+    def _recheck_hook(self) -> None:
+        """After an open interval, read the hook once the loop detector has settled again."""
+        settle = self.chip.read(Reg.LCR_DEBOUNCE) * 0.00125 + 0.01
+
+        def check() -> None:
+            self._timers.pop("recheck", None)
+            if self._usable():
+                self._update_hook(
+                    bool(self.chip.read(Reg.HOOK_STATUS) & HOOK_OFF), self.clock.now()
+                )
+
+        self._timers["recheck"] = self.clock.call_at(self.clock.now() + settle, check)
 
     def ring(self, on: bool) -> bool:
         if on:
@@ -191,7 +210,7 @@ class ProSlicLine:
     def set_gains(self, gains: Gains) -> Gains:
         return self.chip.set_gains(gains)
 
-    # --- interrupts ------------------------------------------------------------------------------
+    # --- interrupts -----
     def _on_int_edge(self, level: bool, at: float) -> None:
         if not level:  # INT is active low
             self.service_interrupts(at)
@@ -205,10 +224,13 @@ class ProSlicLine:
             return
         self._servicing = True
         try:
-            while True:
+            # INT is a level: an event that arrives between reading and clearing the status keeps
+            # it low without a new falling edge, so service until it is released (bounded).
+            for _ in range(8):
                 self._again = False
                 self._service_once(at)
-                if not self._again:
+                released = self._int_line is None or self._int_line.get()
+                if not self._again and released:
                     break
         finally:
             self._servicing = False
@@ -239,6 +261,10 @@ class ProSlicLine:
         self._update_hook(True, at)
 
     def _update_hook(self, off_hook: bool, at: float) -> None:
+        if self._feed is Feed.OPEN and not self._ringing:
+            # No battery, no loop current: the detector reads on-hook whatever the phone does.
+            # The true state is read again when the feed comes back (_recheck_hook).
+            return
         if off_hook == self._off_hook:
             return
         self._off_hook = off_hook
@@ -278,7 +304,7 @@ class ProSlicLine:
         log.error("port %d: out of service: %s", self._port, reason)
         self._emit(LineAlarm(AlarmKind.FAILED, at, reason))
 
-    # --- health and recovery ----------------------------------------------------------------------
+    # --- health and recovery -----
     def check_health(self, now: float) -> bool:
         """True if the chip still holds our configuration; starts recovery otherwise."""
         if not self._opened or self._recovery is not None or self._failed:
@@ -303,9 +329,9 @@ class ProSlicLine:
         self._feed = feed
         self._write_feed(feed)
         self._emit(LineAlarm(AlarmKind.RECOVERED, self.clock.now(), "re-initialised"))
-        self._update_hook(bool(self.chip.read(Reg.HOOK_STATUS) & HOOK_OFF), self.clock.now())
+        self._recheck_hook()  # the phone may have hung up while the chip was down
 
-    # --- internals ---------------------------------------------------------------------------
+    # --- internals -----
     def _usable(self) -> bool:
         return self._opened and not self._failed and self._recovery is None
 

@@ -26,7 +26,7 @@ models what the driver depends on:
   :class:`~hal.sim.gpio_model.SimGpio` input.
 - **Test verbs**: :meth:`inject_power_alarm`, :meth:`inject_chip_reset`, and the fault switches
   :attr:`present`, :attr:`no_high_voltage`, :attr:`leaky`, :attr:`calibration_stuck`,
-  :attr:`ias_stuck`. A RESET pin held low resets the chip.
+  :attr:`ias_stuck`, :attr:`indirect_write_mask`. A RESET pin held low resets the chip.
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class Si321xModel:
         self.leaky = False
         self.calibration_stuck = False
         self.ias_stuck = False
+        self.indirect_write_mask = 0xFFFF  # clear bits = stuck-at-0 cells in indirect RAM
         # tunables
         self.ias_busy_reads = 2
         self.vbat_ramp_v_per_s = 750.0
@@ -253,7 +254,8 @@ class Si321xModel:
         self._ias_reads = self.ias_busy_reads
         if self._ida_written:
             if address in self.valid_indirect:
-                self.indirect[address] = self.regs[28] | (self.regs[29] << 8)
+                value = self.regs[28] | (self.regs[29] << 8)
+                self.indirect[address] = value & self.indirect_write_mask
                 self.indirect_writes += 1
         else:
             value = self.indirect.get(address, 0) if address in self.valid_indirect else 0

@@ -330,3 +330,45 @@ async def test_close_opens_the_line_and_stops_the_converter() -> None:
     assert not rig.line.ringing
     await rig.clock.advance(5.0)
     assert rig.model.vbat_v < 75.0
+
+
+async def test_power_denial_does_not_fake_hook_events() -> None:
+    rig = await opened()
+    rig.wire.set_off_hook(True, rig.clock.now())
+    await rig.clock.advance(0.1)
+    await rig.clock.run(rig.line.power_denial(0.5))
+    await rig.clock.advance(0.1)
+    assert [h.off_hook for h in rig.hooks()] == [True]  # no on-hook/off-hook from the break
+    assert rig.line.off_hook
+
+
+async def test_hang_up_during_power_denial_is_reported_after_it() -> None:
+    rig = await opened()
+    rig.wire.set_off_hook(True, rig.clock.now())
+    await rig.clock.advance(0.1)
+    task_end = rig.clock.now() + 0.8
+    rig.clock.call_at(rig.clock.now() + 0.3, lambda: rig.wire.set_off_hook(False, rig.clock.now()))
+    await rig.clock.run(rig.line.power_denial(0.8))
+    await rig.clock.advance(0.1)
+    hooks = rig.hooks()
+    assert [h.off_hook for h in hooks] == [True, False]
+    assert hooks[1].at >= task_end
+    assert not rig.line.off_hook
+
+
+async def test_hang_up_while_the_chip_was_reset_is_reported_after_recovery() -> None:
+    rig = await opened()
+    rig.wire.set_off_hook(True, rig.clock.now())
+    await rig.clock.advance(0.1)
+    rig.model.inject_chip_reset()
+    rig.wire.set_off_hook(False, rig.clock.now())
+    await rig.clock.advance(3.0)
+    assert rig.alarms() == [AlarmKind.CHIP_RESET, AlarmKind.RECOVERED]
+    assert [h.off_hook for h in rig.hooks()] == [True, False]
+
+
+async def test_indirect_verify_failure() -> None:
+    rig = make_rig()
+    rig.model.indirect_write_mask = 0x7FFF  # a stuck bit 15 in the indirect RAM
+    with pytest.raises(IndirectRegisterError, match="reads 0x0000, wrote 0x8000"):
+        await rig.clock.run(rig.line.open())
