@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import math
 import wave
@@ -387,14 +388,20 @@ class VirtualPhone:
         keep = latest.size - max(0, round((self._rec_end_at - end) * SAMPLE_RATE))
         return latest[: max(0, keep)]
 
-    def save_wav(self, path: str | Path, seconds: float | None = None) -> Path:
-        """Write what was heard as an 8 kHz 16-bit mono WAV; returns the path."""
-        p = Path(path)
-        with wave.open(str(p), "wb") as w:
+    def wav_bytes(self, seconds: float | None = None) -> bytes:
+        """What was heard as an 8 kHz 16-bit mono WAV file image."""
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(SAMPLE_RATE)
             w.writeframes(self.recording(seconds).astype("<i2").tobytes())
+        return buf.getvalue()
+
+    def save_wav(self, path: str | Path, seconds: float | None = None) -> Path:
+        """Write what was heard as an 8 kHz 16-bit mono WAV; returns the path."""
+        p = Path(path)
+        p.write_bytes(self.wav_bytes(seconds))
         return p
 
     # --- analysis of what was heard -------------------------------------------------------------

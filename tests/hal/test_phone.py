@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 import wave
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hal.sim.audio import SimAudioPort, SimCodec
 from hal.sim.phone import PhoneStateError, VirtualPhone
 from hal.sim.phone_dsp import ToneDetector, dominant_tones, dtmf_sequence, level_dbm0, tone
 from hal.sim.wire import LineDrive, LoopChange, TwoWire
+from tests.peers import require_binary
 
 
 class Rig:
@@ -266,3 +268,33 @@ async def test_speak_waits_until_transmitted() -> None:
     audio = rig.captured()
     assert np.count_nonzero(audio == 1234) == 1000
     asyncio.get_running_loop()
+
+
+def multimon_dtmf(samples: np.ndarray, tmp_path: Path) -> str:
+    """Decode DTMF with multimon-ng (its input is raw 22050 Hz; sox resamples)."""
+    sox, multimon = require_binary("sox"), require_binary("multimon-ng")
+    raw8k, raw22k = tmp_path / "dtmf8k.raw", tmp_path / "dtmf22k.raw"
+    np.concatenate([samples, np.zeros(1600, np.int16)]).astype("<i2").tofile(raw8k)
+    fmt = ["-t", "raw", "-e", "signed", "-b", "16", "-c", "1"]
+    subprocess.run(
+        [sox, *fmt, "-r", "8000", str(raw8k), *fmt, "-r", "22050", str(raw22k)],
+        check=True,
+        timeout=30,
+    )
+    out = subprocess.run(
+        [multimon, "-q", "-t", "raw", "-a", "DTMF", str(raw22k)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
+    return "".join(line.split()[-1] for line in out.splitlines() if line.startswith("DTMF:"))
+
+
+@pytest.mark.peers
+async def test_dtmf_dial_decoded_by_multimon(tmp_path: Path) -> None:
+    """multimon-ng (an independent decoder) hears the phone's DTMF as sent."""
+    rig = Rig()
+    rig.phone.off_hook()
+    await rig.clock.run(rig.phone.dtmf_dial("4913#*0"))
+    assert multimon_dtmf(rig.captured(), tmp_path) == "4913#*0"

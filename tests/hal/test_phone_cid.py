@@ -302,3 +302,20 @@ def test_framer_ignores_seizure_and_splits_on_gaps() -> None:
         t += 10 / 1200
         results.append(framer.push(FskChar(b, t)))
     assert results[-1] == msg
+
+
+async def test_type2_with_pi_ata_cas_and_call_waiting_burst() -> None:
+    cidfsk = pytest.importorskip("ata.dsp.callerid_fsk")
+    cidmsg = pytest.importorskip("ata.dsp.callerid")
+    rig = Rig()
+    rig.phone.off_hook()
+    await rig.clock.advance(0.3)
+    rig.play(cidfsk.alert_tone(0.08))
+    await rig.clock.advance(0.25)
+    assert len(rig.phone.cas_acks_sent) == 1
+    m = cidmsg.CallerIdMessage(date="12312359", number="2125550000", name="DAVE")
+    rig.play(cidfsk.render_message(m, call_waiting=True))
+    cid = await rig.clock.run(rig.phone.wait_for_caller_id(timeout_s=2.0))
+    assert cid is not None
+    assert cid.off_hook
+    assert (cid.number, cid.name) == ("2125550000", "DAVE")
