@@ -92,7 +92,7 @@ def test_bytes_to_key_matches_openssl(md: str) -> None:
     out = subprocess.run(
         [_openssl(), "enc", "-aes-256-cbc", "-k", "pass phrase", "-S", "0102030405060708",
          "-md", md, "-P"],
-        capture_output=True, text=True, check=True,
+        input="", capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     fields = {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in out.splitlines())}
     derived = bytes_to_key(b"pass phrase", bytes.fromhex("0102030405060708"), md)
@@ -104,7 +104,7 @@ def test_pbkdf2_iterations_matches_openssl() -> None:
     out = subprocess.run(
         [_openssl(), "enc", "-aes-256-cbc", "-k", "k", "-S", "0011223344556677", "-pbkdf2",
          "-iter", "1234", "-P"],
-        capture_output=True, text=True, check=True,
+        input="", capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     fields = {k.strip(): v.strip() for k, _, v in (ln.partition("=") for ln in out.splitlines())}
     derived = derive_key_iv(b"k", bytes.fromhex("0011223344556677"), "pbkdf2", 1234)

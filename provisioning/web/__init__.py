@@ -1,0 +1,1 @@
+"""The web admin: aiohttp pages for status, configuration editing and provisioning."""
