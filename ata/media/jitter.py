@@ -114,6 +114,7 @@ class JitterBuffer:
         self._noise = NoiseGenerator(seed)
         self._started = False
         self._heard = False  # an audio frame was played since the last reset
+        self._horizon = 0  # timestamp just after the last played audio sample
         self._prefill_until = 0
         self._play_ts = 0
         self._play_pos = 0
@@ -205,6 +206,11 @@ class JitterBuffer:
             return
         if not self._started:
             self._anchor(timestamp)
+        if self._heard and in_order and ts_delta(self._horizon, timestamp) > 0:
+            # A newer packet behind what was already played: the sender's timestamps jumped
+            # backwards (or it restarted). Start a new timeline at this packet.
+            self._anchor(timestamp)
+            self._horizon = timestamp
         d = ts_delta(timestamp, self._play_ts)
         empty = self._buffered() == 0
         if empty and in_order and abs(d - self._target) >= FRAME:
@@ -228,7 +234,16 @@ class JitterBuffer:
         if d < 0:  # partially late: keep the part still to be played
             skip = -d
             self._on_late(skip, now)
-            d = 0
+        if self._heard:
+            # Never play a sample twice: anything at or before the last played sample goes,
+            # unless it is so far back that it belongs to a new timeline (a jump).
+            back = ts_delta(self._horizon, timestamp)
+            if 0 < back <= self.config.max_late_ms * 8:
+                skip = max(skip, back)
+        if skip >= n:
+            self._c["duplicates"] += 1
+            return
+        d += skip
         self._win_sum += d
         self._win_count += 1
         pos = (self._play_pos + d) % RING
@@ -284,8 +299,12 @@ class JitterBuffer:
         mode = self.config.mode
         if mode is JitterMode.FIXED:
             return
+        # Inserts already decided will add their frames to every later margin.
+        effective = lateness - max(self._pending, 0) * FRAME
+        if effective <= 0:
+            return
         extra = FRAME if mode is JitterMode.ADAPTIVE else 0
-        wanted = min(_frames(self.config.max_delay_ms), _round_up(lateness) + self._target + extra)
+        wanted = min(_frames(self.config.max_delay_ms), _round_up(effective) + self._target + extra)
         if wanted > self._target:
             self._pending += (wanted - self._target) // FRAME
             self._target = wanted
@@ -318,6 +337,7 @@ class JitterBuffer:
             frame[~have] = 0
         have[:] = False
         self._heard = True
+        self._horizon = self._play_ts
         return self._plc.good(frame), FrameKind.AUDIO
 
     def _have_next_frame(self) -> bool:
@@ -337,6 +357,7 @@ class JitterBuffer:
         b = self._data[b_pos : b_pos + FRAME].astype(np.float64)
         self._have[b_pos : b_pos + FRAME] = False
         self._advance()
+        self._horizon = self._play_ts
         w = np.arange(1, SPLICE + 1, dtype=np.float64) / (SPLICE + 1)
         b[:SPLICE] = b[:SPLICE] * w + a[:SPLICE] * (1.0 - w)
         out: Frame = np.clip(np.rint(b), -32768, 32767).astype(np.int16)
@@ -377,7 +398,7 @@ class JitterBuffer:
             self._mean_margin = mean
             if mean - self._target >= 1.5 * FRAME:
                 self._pending = -1
-            elif self._target - mean >= 1.5 * FRAME:
+            elif self._target - mean >= FRAME:
                 self._pending = 1
         self._reset_window()
 

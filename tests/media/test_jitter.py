@@ -1,0 +1,228 @@
+"""Jitter buffer: steady state, adaptation, modes, drift, jumps, CN, and invariants under
+random reordering / loss / duplication (hypothesis stateful)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from ata.media.cn import level_of
+from ata.media.jitter import FrameKind, JitterBuffer, JitterConfig, JitterMode
+
+TS0 = 0xFFFF_F000  # wraps during every test
+
+
+def frame_of(k: int) -> np.ndarray:
+    """Frame k: a ramp whose tail identifies k (PLC/splice only touch the first 80 samples)."""
+    base = (k * 37) % 20000 - 10000
+    return (base + np.arange(160) % 7).astype(np.int16)
+
+
+def ident(frame: np.ndarray) -> int | None:
+    base = int(frame[159]) - (159 % 7)
+    if not np.array_equal(frame[80:], (base + np.arange(80, 160) % 7).astype(np.int16)):
+        return None
+    return base
+
+
+def simulate(
+    jb: JitterBuffer,
+    frames: int,
+    *,
+    period: float = 0.02,
+    delay=lambda k: 0.005,
+    t0: float = 50.0,
+    ts_of=lambda k: (TS0 + 160 * k) & 0xFFFFFFFF,
+    pops: int | None = None,
+):
+    """Packets sent every ``period`` (far clock), popped every 20 ms (our clock)."""
+    arrivals = sorted((t0 + k * period + delay(k), k) for k in range(frames))
+    newest = -1
+    kinds = []
+    out = []
+    i = 0
+    n_pops = pops if pops is not None else int(frames * period / 0.02) + 10
+    for p in range(n_pops):
+        now = t0 + 0.0199 + p * 0.02
+        while i < len(arrivals) and arrivals[i][0] <= now:
+            at, k = arrivals[i]
+            jb.put(ts_of(k), frame_of(k), at, in_order=k > newest)
+            newest = max(newest, k)
+            i += 1
+        f, kind = jb.pop(now)
+        kinds.append(kind)
+        out.append(f)
+    return out, kinds
+
+
+def test_steady_stream_plays_everything_in_order() -> None:
+    jb = JitterBuffer()
+    out, kinds = simulate(jb, 300, pops=300)
+    ids = [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
+    # Everything but the last two frames (still in the 40 ms buffer) has played, in order.
+    assert ids == [(k * 37) % 20000 - 10000 for k in range(298)]
+    s = jb.stats()
+    assert s.concealed == 0
+    assert s.lost == 0
+    assert s.late == 0
+    assert s.target_ms == 40
+    assert 20 <= s.delay_ms <= 80
+    assert kinds[0] is FrameKind.SILENCE
+
+
+def test_adaptive_grows_on_late_packets_and_shrinks_slowly() -> None:
+    jb = JitterBuffer(JitterConfig(mode=JitterMode.ADAPTIVE, shrink_after_s=2.0))
+    spikes = {100, 101, 102}
+    out, kinds = simulate(jb, 1000, delay=lambda k: 0.105 if k in spikes else 0.005)
+    s = jb.stats()
+    assert s.late >= 1
+    assert s.inserted >= 1
+    # Grew by the lateness (~60+ ms) then came back down in 20 ms steps once quiet.
+    assert s.target_ms == 40
+    assert s.dropped >= 3
+    ids = [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
+    assert ids == sorted(set(ids), key=ids.index)  # never repeats or goes back
+
+
+def test_fixed_mode_never_adapts_and_minimum_mode_is_lowest() -> None:
+    fixed = JitterBuffer(JitterConfig(mode=JitterMode.FIXED, fixed_delay_ms=100))
+    simulate(fixed, 300, delay=lambda k: 0.105 if k == 50 else 0.005)
+    assert fixed.stats().target_ms == 100
+    assert fixed.stats().inserted == 0
+    minimum = JitterBuffer(JitterConfig(mode=JitterMode.MINIMUM))
+    simulate(minimum, 300, pops=300)
+    adaptive = JitterBuffer()
+    simulate(adaptive, 300, pops=300)
+    assert minimum.stats().target_ms < adaptive.stats().target_ms
+    assert minimum.stats().concealed == 0
+
+
+def test_drift_fast_far_clock_is_dropped_not_buffered() -> None:
+    jb = JitterBuffer()
+    # Far end 1 % fast: 50.5 frames per second of ours.
+    simulate(jb, 3000, period=0.0198)
+    s = jb.stats()
+    assert s.dropped >= 20
+    assert s.delay_ms < 100
+
+
+def test_drift_slow_far_clock_is_filled_by_inserts() -> None:
+    jb = JitterBuffer()
+    _, kinds = simulate(jb, 3000, period=0.0202)
+    s = jb.stats()
+    assert s.inserted + s.concealed >= 20
+    assert s.delay_ms < 100
+    assert kinds[-20:].count(FrameKind.AUDIO) >= 0
+
+
+def test_timestamp_jumps_both_directions_recover() -> None:
+    for jump in (2**31, -(2**31) + 160, 48_000, -48_000):
+        jb = JitterBuffer()
+
+        def ts_of(k: int, jump: int = jump) -> int:
+            return (TS0 + 160 * k + (jump if k >= 100 else 0)) & 0xFFFFFFFF
+
+        out, kinds = simulate(jb, 200, ts_of=ts_of)
+        tail = kinds[120:205]
+        assert tail.count(FrameKind.AUDIO) >= 80, jump
+        ids = [
+            ident(f) for f, k in zip(out[120:], kinds[120:], strict=True) if k is FrameKind.AUDIO
+        ]
+        assert ids[-1] == (199 * 37) % 20000 - 10000
+
+
+def test_comfort_noise_fills_silence() -> None:
+    jb = JitterBuffer()
+    for k in range(20):
+        jb.put((TS0 + 160 * k) & 0xFFFFFFFF, frame_of(k), 10.0 + 0.02 * k)
+        jb.pop(10.0 + 0.02 * k + 0.01)
+    jb.put((TS0 + 160 * 20) & 0xFFFFFFFF, np.zeros(0, np.int16), 10.4)  # ignored: empty
+    jb.put_cn((TS0 + 160 * 20) & 0xFFFFFFFF, 50, (), 10.4)
+    kinds = []
+    frames = []
+    for p in range(30):
+        f, kind = jb.pop(10.41 + 0.02 * p)
+        kinds.append(kind)
+        frames.append(f)
+    assert kinds.count(FrameKind.COMFORT_NOISE) >= 25
+    noise = np.concatenate(
+        [f for f, k in zip(frames, kinds, strict=True) if k is FrameKind.COMFORT_NOISE]
+    )
+    assert abs(level_of(noise) - 50) <= 1
+    assert jb.stats().lost == 0
+
+
+def test_random_network_plays_in_order() -> None:
+    rng = random.Random(7)
+    jb = JitterBuffer()
+    out, kinds = simulate(jb, 1500, delay=lambda k: 0.005 + rng.expovariate(1 / 0.015))
+    ids = [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
+    assert all(
+        b > a or b < -9000 for a, b in itertools.pairwise(ids) if a is not None and b is not None
+    )
+    assert len(ids) > 1300
+
+
+class JitterMachine(RuleBasedStateMachine):
+    """Random put/pop/dup/loss/reorder: pop never fails, audio plays in send order, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jb = JitterBuffer(JitterConfig(mode=JitterMode.ADAPTIVE))
+        self.k = 0
+        self.now = 0.0
+        self.flight: list[int] = []
+        self.delivered: list[int] = []
+        self.last_played = -1
+
+    @rule()
+    def send(self) -> None:
+        self.flight.append(self.k)
+        self.k += 1
+
+    @precondition(lambda self: self.flight)
+    @rule(i=st.integers(0, 50))
+    def deliver(self, i: int) -> None:
+        k = self.flight.pop(i % len(self.flight))
+        newest = max(self.delivered, default=-1)
+        self.jb.put((TS0 + 160 * k) & 0xFFFFFFFF, frame_of(k), self.now, in_order=k > newest)
+        self.delivered.append(k)
+
+    @precondition(lambda self: self.delivered)
+    @rule(i=st.integers(0, 50))
+    def duplicate(self, i: int) -> None:
+        k = self.delivered[i % len(self.delivered)]
+        self.jb.put((TS0 + 160 * k) & 0xFFFFFFFF, frame_of(k), self.now, in_order=False)
+
+    @precondition(lambda self: self.flight)
+    @rule()
+    def lose(self) -> None:
+        self.flight.pop(0)
+
+    @rule()
+    def pop(self) -> None:
+        self.now += 0.02
+        frame, kind = self.jb.pop(self.now)
+        assert frame.dtype == np.int16
+        assert frame.shape == (160,)
+        if kind is FrameKind.AUDIO:
+            base = ident(frame)
+            if base is not None:
+                k = next(j for j in range(self.k) if (j * 37) % 20000 - 10000 == base)
+                assert k > self.last_played
+                self.last_played = k
+
+    @invariant()
+    def bounded(self) -> None:
+        s = self.jb.stats()
+        assert s.delay_ms <= 1000
+        assert 20 <= s.target_ms <= 300
+
+
+TestJitterMachine = JitterMachine.TestCase
+TestJitterMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
