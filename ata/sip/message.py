@@ -115,7 +115,7 @@ class Message:
     @property
     def call_id(self) -> str:
         value = self._required("Call-ID")
-        if not value or any(c in " \t" for c in value):
+        if not value or " " in value or "\t" in value:
             raise SipParseError("malformed Call-ID")
         return value
 

@@ -28,7 +28,7 @@ from typing import Final
 from ata.sip.errors import SipFramingError, SipParseError
 from ata.sip.fields import Headers, header_key
 from ata.sip.message import Message, Request, Response
-from ata.sip.syntax import TOKEN_CHARS
+from ata.sip.syntax import TOKEN_RE
 from ata.sip.uri import SipURI, parse_uri
 
 MAX_MESSAGE: Final = 65535
@@ -69,7 +69,7 @@ def _head_fields(lines: list[str], is_request: bool) -> list[tuple[str, str, str
         if colon <= 0:
             raise SipParseError("header line without ':'", is_request=is_request)
         name = line[:colon].rstrip(" \t")
-        if not name or any(c not in TOKEN_CHARS for c in name):
+        if TOKEN_RE.match(name) is None:
             raise SipParseError("bad header name", is_request=is_request)
         fields.append((header_key(name), name, line[colon + 1 :].strip(" \t")))
         if len(fields) > MAX_HEADER_FIELDS:
@@ -94,7 +94,7 @@ def _start_request(line: str, fields: Headers) -> Request:
     if len(parts) != 3 or not all(parts):
         raise SipParseError("malformed request line")
     method, uri_text, version = parts
-    if any(c not in TOKEN_CHARS for c in method):
+    if TOKEN_RE.match(method) is None:
         raise SipParseError("malformed method")
     if not _VERSION.match(version):
         raise SipParseError("malformed SIP version")

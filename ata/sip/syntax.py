@@ -6,6 +6,7 @@ Everything here works on already unfolded header text (the parser replaced each
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Final
 
@@ -17,11 +18,14 @@ WS: Final = " \t"
 FORBIDDEN_IN_VALUE: Final = frozenset("\r\n\x00")
 
 Params = dict[str, str | None]
+TOKEN_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_PARAM_VALUE_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:]+\Z")
+_FORBIDDEN_RE: Final = re.compile(r"[\r\n\x00]")
 
 
 def is_token(text: str) -> bool:
     """True when ``text`` is a non-empty RFC 3261 token."""
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return TOKEN_RE.match(text) is not None
 
 
 def quote(text: str) -> str:
@@ -126,7 +130,7 @@ def parse_params(text: str, *, allow_empty_value: bool = True) -> Params:
             elif value[0] == "[":
                 if not value.endswith("]") or any(c in WS for c in value):
                     raise SipParseError(f"bad value for parameter {name!r}")
-            elif not all(c in TOKEN_CHARS or c == ":" for c in value):
+            elif _PARAM_VALUE_RE.match(value) is None:
                 raise SipParseError(f"bad value for parameter {name!r}")
             params[name.lower()] = value
         else:
@@ -141,7 +145,7 @@ def format_params(params: Params) -> str:
 
 def check_header_value(value: str) -> None:
     """Raise :class:`HeaderValueError` if ``value`` could inject a header or a body."""
-    if any(c in FORBIDDEN_IN_VALUE for c in value):
+    if _FORBIDDEN_RE.search(value) is not None:
         raise HeaderValueError("header value contains CR, LF or NUL")
     try:
         value.encode("utf-8", "surrogateescape")

@@ -12,6 +12,7 @@ params={"transport": "tcp"})``; ``str(uri)`` serializes.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Final
@@ -21,16 +22,15 @@ from ata.sip.errors import SipParseError
 
 _ALNUM: Final = string.ascii_letters + string.digits
 _UNRESERVED: Final = _ALNUM + "-_.!~*'()"
-_HEX: Final = frozenset(string.hexdigits)
 _USER_CHARS: Final = frozenset(_UNRESERVED + "%&=+$,;?/")
-_PASSWORD_CHARS: Final = frozenset(_UNRESERVED + "%&=+$,")
-_PARAM_CHARS: Final = frozenset(_UNRESERVED + "%[]/:&+$")
-_HEADER_CHARS: Final = frozenset(_UNRESERVED + "%[]/?:+$")
-_HOST_CHARS: Final = frozenset(_ALNUM + "-.")
-_IPV6_CHARS: Final = frozenset(string.hexdigits + ":.")
-_SCHEME_FIRST: Final = frozenset(string.ascii_letters)
-_SCHEME_CHARS: Final = frozenset(_ALNUM + "+-.")
-_BAD_IN_URI: Final = frozenset(' \t<>"\r\n\x00')
+_USER_RE: Final = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+\Z")
+_PASSWORD_RE: Final = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*\Z")
+_PARAM_RE: Final = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+\Z")
+_HEADER_RE: Final = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*\Z")
+_HOST_RE: Final = re.compile(r"[A-Za-z0-9\-.]+\Z")
+_IPV6_RE: Final = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\Z")
+_SCHEME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
+_BAD_IN_URI_RE: Final = re.compile(r'[ \t<>"\r\n\x00]')
 # Parameters that must match whenever either URI has them (§19.1.4).
 _SIGNIFICANT: Final = ("user", "ttl", "method", "maddr", "transport")
 
@@ -53,20 +53,9 @@ def escape_user(text: str) -> str:
     return "".join(out)
 
 
-def _check_escapes(text: str, what: str) -> None:
-    i = text.find("%")
-    while i >= 0:
-        if len(text) < i + 3 or text[i + 1] not in _HEX or text[i + 2] not in _HEX:
-            raise SipParseError(f"bad escape in URI {what}")
-        i = text.find("%", i + 3)
-
-
-def _check_chars(text: str, allowed: frozenset[str], what: str) -> None:
-    for c in text:
-        if c not in allowed:
-            raise SipParseError(f"invalid character {c!r} in URI {what}")
-    if "%" in text:
-        _check_escapes(text, what)
+def _check(pattern: re.Pattern[str], text: str, what: str) -> None:
+    if pattern.match(text) is None:
+        raise SipParseError(f"invalid characters or escapes in URI {what}")
 
 
 @dataclass
@@ -168,7 +157,7 @@ def _parse_host(hostport: str) -> tuple[str, int | None]:
             raise SipParseError("unterminated IPv6 reference")
         host = hostport[: close + 1]
         inner = host[1:-1]
-        if not inner or ":" not in inner or any(c not in _IPV6_CHARS for c in inner):
+        if _IPV6_RE.match(inner) is None:
             raise SipParseError("bad IPv6 reference")
         rest = hostport[close + 1 :]
         if rest and rest[0] != ":":
@@ -177,7 +166,7 @@ def _parse_host(hostport: str) -> tuple[str, int | None]:
     else:
         host, colon, port_text_raw = hostport.partition(":")
         port_text = port_text_raw if colon else None
-        if not host or any(c not in _HOST_CHARS for c in host):
+        if _HOST_RE.match(host) is None:
             raise SipParseError("bad host in URI")
     port: int | None = None
     if port_text is not None:
@@ -199,10 +188,10 @@ def _parse_sip(scheme: str, rest: str) -> SipURI:
         user_text, colon, pw = userinfo.partition(":")
         if not user_text:
             raise SipParseError("empty user in URI")
-        _check_chars(user_text, _USER_CHARS, "user")
+        _check(_USER_RE, user_text, "user")
         user = user_text
         if colon:
-            _check_chars(pw, _PASSWORD_CHARS, "password")
+            _check(_PASSWORD_RE, pw, "password")
             password = pw
     main, qmark, header_text = rest.partition("?")
     if main.startswith("["):
@@ -218,11 +207,9 @@ def _parse_sip(scheme: str, rest: str) -> SipURI:
             name, eq, value = item.partition("=")
             if not name:
                 raise SipParseError("empty URI parameter")
-            _check_chars(name, _PARAM_CHARS, "parameter")
+            _check(_PARAM_RE, name, "parameter")
             if eq:
-                if not value:
-                    raise SipParseError("empty URI parameter value")
-                _check_chars(value, _PARAM_CHARS, "parameter")
+                _check(_PARAM_RE, value, "parameter")
                 params[name.lower()] = value
             else:
                 params[name.lower()] = None
@@ -232,8 +219,8 @@ def _parse_sip(scheme: str, rest: str) -> SipURI:
             name, eq, value = item.partition("=")
             if not name or not eq:
                 raise SipParseError("bad URI header")
-            _check_chars(name, _HEADER_CHARS, "header")
-            _check_chars(value, _HEADER_CHARS, "header")
+            _check(_HEADER_RE, name, "header")
+            _check(_HEADER_RE, value, "header")
             headers.append((name, value))
     return SipURI(host, user, password, port, scheme, params, headers)
 
@@ -244,10 +231,10 @@ def parse_uri(text: str) -> URI:
     if colon <= 0:
         raise SipParseError("URI without scheme")
     scheme = text[:colon]
-    if scheme[0] not in _SCHEME_FIRST or any(c not in _SCHEME_CHARS for c in scheme):
+    if _SCHEME_RE.match(scheme) is None:
         raise SipParseError("bad URI scheme")
     rest = text[colon + 1 :]
-    if not rest or any(c in _BAD_IN_URI for c in rest):
+    if not rest or _BAD_IN_URI_RE.search(rest) is not None:
         raise SipParseError("bad characters in URI")
     if scheme.lower() in ("sip", "sips"):
         return _parse_sip(scheme, rest)
