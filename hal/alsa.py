@@ -41,7 +41,7 @@ import contextlib
 import errno
 import logging
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -102,7 +102,11 @@ def alsaaudio_pcm(kind: str, device: str, channels: int, period: int, periods: i
 
 
 class AlsaAudioPort(BufferedAudioPort):
-    """One channel of an :class:`AlsaAudioDevice`; ``start``/``close`` act on the device."""
+    """One channel of an :class:`AlsaAudioDevice`.
+
+    ``start()`` starts the device (idempotent); ``close()`` closes this port, and the device
+    once all of its ports are closed (two FXS ports share one stereo I2S device).
+    """
 
     def __init__(self, device: AlsaAudioDevice, channel: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -113,7 +117,9 @@ class AlsaAudioPort(BufferedAudioPort):
         await self.device.start()
 
     async def close(self) -> None:
-        await self.device.close()
+        self.mark_closed()
+        if all(p.closed for p in self.device.ports):
+            await self.device.close()
 
 
 class AlsaAudioDevice:
@@ -302,6 +308,29 @@ class AlsaAudioDevice:
             port.codec_skip(lost)
         self._pending = b""
         log.warning("ALSA capture overrun on %s (~%d frames lost)", self.capture_device, lost)
+
+
+def open_alsa_ports(
+    specs: Sequence[tuple[str, int]], *, min_channels: int = 1, **device_options: Any
+) -> tuple[list[AlsaAudioPort], list[AlsaAudioDevice]]:
+    """One port per ``(device, channel)`` spec, in order (e.g. from the board's port table).
+
+    Specs naming the same device share one :class:`AlsaAudioDevice` with ``channels`` = the
+    highest channel used + 1, but at least ``min_channels`` (pass 2 for the Pi's I2S, which
+    only runs stereo, even for a one-port HAT). The devices are returned too; start them (or
+    any of their ports) from the event loop.
+    """
+    highest: dict[str, int] = {}
+    for device, channel in specs:
+        if channel < 0:
+            raise ValueError(f"negative audio channel for {device!r}")
+        highest[device] = max(highest.get(device, 0), channel)
+    devices = {
+        name: AlsaAudioDevice(name, channels=max(top + 1, min_channels), **device_options)
+        for name, top in highest.items()
+    }
+    ports = [devices[device].ports[channel] for device, channel in specs]
+    return ports, list(devices.values())
 
 
 def _loop_time(loop: asyncio.AbstractEventLoop | None) -> float:

@@ -176,3 +176,24 @@ async def test_loop_polled_path_serves_frames_and_counts_an_overrun() -> None:
     await dev.close()
     assert cap.closed
     assert play.closed
+
+
+async def test_ports_sharing_a_device_share_it_until_both_close(asoundrc: Path) -> None:
+    from hal.alsa import open_alsa_ports
+
+    clock = VirtualClock()
+    ports, devices = open_alsa_ports(
+        [("filecap", 1), ("filecap", 0)], clock=clock, playback_prefill=0
+    )
+    assert len(devices) == 1
+    assert devices[0].channels == 2
+    assert [p.channel for p in ports] == [1, 0]
+    await ports[0].start()
+    await ports[1].start()  # idempotent
+    await clock.advance_to(0.04)
+    await ports[0].close()
+    assert devices[0].running  # the other port still uses it
+    await clock.advance_to(0.06)
+    assert ports[1].stats().frames_captured == 3
+    await ports[1].close()
+    assert not devices[0].running
