@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import sys
+import types
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hal.eeprom import HEADER, build_eeprom, crc16, detect_hat, parse_eeprom, read_proc_hat
+from hal.eeprom import (
+    HEADER,
+    build_eeprom,
+    crc16,
+    detect_hat,
+    parse_eeprom,
+    read_eeprom_raw,
+    read_proc_hat,
+)
 from hal.errors import EepromError
 
 UUID = "6a7e1d2c-0b3f-4e5a-9c8d-7f6e5d4c3b2a"
@@ -118,3 +128,78 @@ def test_device_tree_hat_is_preferred(tmp_path: Path) -> None:
     )
     assert detect_hat(hat, i2c_bus=None) == info
     assert detect_hat(tmp_path / "absent", i2c_bus=None) is None
+
+
+class Fake24C32:
+    """A 24C32 on a fake ``smbus2`` module: 16-bit address pointer, sequential reads."""
+
+    def __init__(self, image: bytes) -> None:
+        self.memory = image + b"\xff" * (4096 - len(image))
+        self.pointer = 0
+        self.transactions: list[tuple[int, int]] = []
+
+    def module(self) -> types.ModuleType:
+        chip = self
+        mod = types.ModuleType("smbus2")
+
+        class Msg:
+            def __init__(self, addr: int, data: list[int] | None, length: int) -> None:
+                self.addr, self.data, self.length, self.buf = addr, data, length, b""
+
+            def __iter__(self):  # type: ignore[no-untyped-def]
+                return iter(self.buf)
+
+        class I2cMsg:
+            @staticmethod
+            def write(addr: int, data: list[int]) -> Msg:
+                return Msg(addr, data, len(data))
+
+            @staticmethod
+            def read(addr: int, length: int) -> Msg:
+                return Msg(addr, None, length)
+
+        class SMBus:
+            def __init__(self, bus: int) -> None:
+                if bus != 0:
+                    raise FileNotFoundError(2, "No such file or directory")
+
+            def __enter__(self) -> SMBus:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+            def i2c_rdwr(self, *msgs: Msg) -> None:
+                for msg in msgs:
+                    assert msg.addr == 0x50
+                    if msg.data is not None:
+                        chip.pointer = msg.data[0] << 8 | msg.data[1]
+                    else:
+                        chip.transactions.append((chip.pointer, msg.length))
+                        msg.buf = chip.memory[chip.pointer : chip.pointer + msg.length]
+                        chip.pointer += msg.length
+
+        mod.SMBus = SMBus  # type: ignore[attr-defined]
+        mod.i2c_msg = I2cMsg  # type: ignore[attr-defined]
+        return mod
+
+
+def test_raw_eeprom_read_when_the_device_tree_has_no_hat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = build_eeprom("pi-ata project", "pi-ata ProSLIC PCM HAT", custom=(bytes(600),))
+    chip = Fake24C32(image)
+    monkeypatch.setitem(sys.modules, "smbus2", chip.module())
+    raw = read_eeprom_raw(0)
+    assert raw == image
+    assert chip.transactions[0] == (0, 12)  # header first, then eeplen bytes in ≤ 256 chunks
+    assert all(length <= 256 for _, length in chip.transactions)
+    info = detect_hat(tmp_path / "no-hat", i2c_bus=0)
+    assert info is not None
+    assert (info.product, info.source) == ("pi-ata ProSLIC PCM HAT", "eeprom")
+    assert detect_hat(tmp_path / "no-hat", i2c_bus=1) is None  # no such I2C bus
+
+
+def test_blank_raw_eeprom_is_no_hat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "smbus2", Fake24C32(b"").module())
+    assert detect_hat(tmp_path / "no-hat", i2c_bus=0) is None
