@@ -18,7 +18,9 @@ def register(sub: Any) -> None:
     cmds = parser.add_subparsers(dest="config_cmd", metavar="ACTION")
 
     check = cmds.add_parser("check", help="validate a config file, listing every error")
-    check.add_argument("file", type=Path, help="TOML (or .json) config file")
+    check.add_argument(
+        "file", type=Path, help="TOML, JSON (.json) or Cisco SPA flat-profile XML (.xml) file"
+    )
     check.set_defaults(handler=run_check)
 
     schema = cmds.add_parser("schema", help="print the generated configuration reference")
@@ -37,12 +39,30 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=show_help)
 
 
-def run_check(args: argparse.Namespace) -> int:
+def _read_any(path: Path) -> object:
+    """Raw config data of a file; an SPA flat profile is laid over the defaults."""
+    from provisioning.schema import Config, to_data
+    from provisioning.spa_xml import FlatProfileError, apply_flat_profile, parse_flat_profile
     from provisioning.store import read_config_data
+    from provisioning.validate import ConfigValidationError, FieldError
+
+    if path.suffix.lower() != ".xml":
+        return read_config_data(path)
+    try:
+        params = parse_flat_profile(path.read_bytes())
+    except FlatProfileError as exc:
+        raise ConfigValidationError([FieldError("", str(exc))]) from None
+    data, ignored = apply_flat_profile(to_data(Config()), params)
+    if ignored:
+        print(f"{path}: ignored SPA parameters: {', '.join(ignored)}", file=sys.stderr)
+    return data
+
+
+def run_check(args: argparse.Namespace) -> int:
     from provisioning.validate import ConfigValidationError, validate_data
 
     try:
-        data = read_config_data(args.file)
+        data = _read_any(args.file)
     except OSError as exc:
         print(f"{args.file}: cannot read: {exc.strerror}", file=sys.stderr)
         return 2

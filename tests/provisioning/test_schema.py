@@ -196,6 +196,52 @@ def test_cli_config_check(tmp_path: Path) -> None:
     assert run_cli(["config", "check", str(good)]) == (0, f"{good}: OK\n")
 
 
+def test_cli_config_check_spa_xml(tmp_path: Path) -> None:
+    xml = tmp_path / "spa.xml"
+    xml.write_text(
+        "<flat-profile><Proxy_1_>pbx</Proxy_1_><User_ID_1_>7</User_ID_1_>"
+        "<Register_Expires_1_>5</Register_Expires_1_></flat-profile>"
+    )
+    code, out = run_cli(["config", "check", str(xml)])
+    assert code == 1
+    assert f"{xml}: lines[0].registration.expires: must be 60..86400, got 5" in out
+    xml.write_text("<!DOCTYPE x [<!ENTITY a 'b'>]><flat-profile/>")
+    code, out = run_cli(["config", "check", str(xml)])
+    assert code == 1
+    assert "DOCTYPE" in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True),
+    expires=st.integers(60, 86400),
+    gain=st.floats(-12, 12, allow_nan=False),
+    display=st.text(max_size=64),
+    rules=st.lists(
+        st.from_regex(r"https://[a-z]{1,8}\.example/[a-z$]{0,10}", fullmatch=True), max_size=3
+    ),
+)
+def test_toml_round_trip_property(
+    name: str, expires: int, gain: float, display: str, rules: list[str]
+) -> None:
+    from provisioning.store import encode_toml, parse_toml
+
+    config = config_from_data(
+        {
+            "device": {"name": name},
+            "lines": [
+                {
+                    "registration": {"expires": expires},
+                    "gains": {"rx_db": gain},
+                    "display_name": display,
+                }
+            ],
+            "provisioning": {"profile_rules": rules},
+        }
+    )
+    assert config_from_data(parse_toml(encode_toml(config))) == config
+
+
 def test_cli_config_show_masks_secrets(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[[lines]]\nproxy = "pbx"\nuser = "a"\npassword = "hunter22"\n')
