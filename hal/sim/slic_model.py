@@ -175,6 +175,32 @@ class Si321xModel:
         return (self.regs[64] >> 4) & 0x07
 
     @property
+    def ring_frequency_hz(self) -> float:
+        """The ring oscillator frequency programmed in RING_OSC (oscillator runs at 1 kHz)."""
+        coef = self.indirect.get(self._ring_ir(20, 7), 0)
+        return 1000.0 * math.acos(max(-1.0, min(1.0, coef / 32768))) / (2 * math.pi)
+
+    @property
+    def ring_vrms(self) -> float:
+        """The ring amplitude programmed in RING_X, in Vrms (inverse of the driver's scale)."""
+        c = self.indirect.get(self._ring_ir(20, 7), 0) / 32768
+        amplitude = self.indirect.get(self._ring_ir(21, 8), 0)
+        if not -1.0 < c < 1.0 or amplitude == 0:
+            return 0.0
+        return amplitude * 96 / (8192 * math.sqrt((1 - c) / (1 + c))) / math.sqrt(2)
+
+    def _ring_ir(self, si3210: int, si3215: int) -> int:
+        return si3210 if self.part is Part.SI3210 else si3215
+
+    @property
+    def pcm_law(self) -> str:
+        """ "alaw", "ulaw", "linear" or "off" from reg 1."""
+        mode = self.regs[1]
+        if not mode & 0x20:
+            return "off"
+        return {0: "alaw", 1: "ulaw", 3: "linear"}.get((mode >> 3) & 3, "reserved")
+
+    @property
     def pcm_slots(self) -> tuple[int, int]:
         tx = self.regs[2] | (self.regs[3] & 0x03) << 8
         rx = self.regs[4] | (self.regs[5] & 0x03) << 8

@@ -16,7 +16,7 @@ from hal.errors import (
 )
 from hal.hook import HookClassifier
 from hal.line import AlarmKind, Feed, Gains, HookTransition, Line, LineAlarm, LineEvent, PulseDigit
-from hal.proslic import ProSlicConfig, ProSlicLine
+from hal.proslic import PcmFormat, ProSlicConfig, ProSlicLine
 from hal.proslic.registers import INDIRECT_BY_NAME, Family, ring_oscillator
 from hal.sim.gpio_model import SimGpio
 from hal.sim.slic_model import Part, Si321xModel
@@ -372,3 +372,33 @@ async def test_indirect_verify_failure() -> None:
     rig.model.indirect_write_mask = 0x7FFF  # a stuck bit 15 in the indirect RAM
     with pytest.raises(IndirectRegisterError, match="reads 0x0000, wrote 0x8000"):
         await rig.clock.run(rig.line.open())
+
+
+@pytest.mark.parametrize(
+    ("part", "frequency", "vrms"), [(Part.SI3215, 25.0, 50.0), (Part.SI3210, 20.0, 45.0)]
+)
+async def test_ring_oscillator_and_pcm_law_programmed(
+    part: Part, frequency: float, vrms: float
+) -> None:
+    rig = await opened(
+        part,
+        config=ProSlicConfig(
+            ring_frequency_hz=frequency, ring_vrms=vrms, pcm_format=PcmFormat.ALAW
+        ),
+    )
+    assert rig.model.ring_frequency_hz == pytest.approx(frequency, abs=0.05)
+    assert rig.model.ring_vrms == pytest.approx(vrms, rel=0.01)
+    assert rig.model.pcm_law == "alaw"
+    assert rig.model.regs[74] * 1.5 >= vrms * 2**0.5  # VBATH covers the ring peak
+
+
+async def test_close_and_reopen_takes_the_reinit_path() -> None:
+    rig = await opened()
+    await rig.line.close()
+    assert not rig.model.regs[8]  # not fresh: open() must take the re-init path
+    await rig.clock.run(rig.line.open())
+    assert rig.wire.drive is LineDrive.FORWARD
+    rig.wire.set_off_hook(True, rig.clock.now())
+    await rig.clock.advance(0.05)
+    assert rig.line.off_hook
+    assert rig.model.ias_violations == 0
