@@ -94,6 +94,7 @@ class ProSlicLine:
         self._again = False
         self.power_alarms = 0
         self.recoveries = 0
+        self.spi_errors = 0
         self.info: ChipInfo | None = None
 
     # --- Line properties -----
@@ -232,6 +233,9 @@ class ProSlicLine:
                 released = self._int_line is None or self._int_line.get()
                 if not self._again and released:
                     break
+        except OSError as exc:  # spidev transfer failed: count it, the next edge/poll retries
+            self.spi_errors += 1
+            log.error("port %d: SPI error while servicing interrupts: %s", self._port, exc)
         finally:
             self._servicing = False
 
