@@ -4,19 +4,29 @@
 :class:`ConfigDiff`: the changed paths, the top-level sections touched, and per line whether it
 changed, appeared or disappeared. The runtime's rule of thumb:
 
-- ``lines_changed``/``lines_added``: re-register (and re-apply analog settings of) those lines;
-  the others keep their registration and any call in progress;
+- :meth:`ConfigDiff.lines_to_reregister`: lines whose account changed (enabled, proxy, outbound
+  proxy, user, auth user, password, registration timing), new lines, and every line when the
+  ``network`` section (transport, port) changed: unregister/register those lines again; the
+  others keep their registration and any call in progress;
+- :meth:`ConfigDiff.lines_to_reconfigure`: lines where only call/analog settings changed (dial
+  plan, codecs, DTMF mode, caller ID, cadence, gains, hook flash, pulse dialing): apply in place
+  for the next call, no re-registration;
 - ``lines_removed``: unregister and idle those ports;
-- ``restart_transport`` (``network`` changed): every line re-registers over the new transport;
-- other sections (``security``, ``provisioning``, ``admin``, ``registrar``, ``device``) are
-  applied in place by their owners.
+- other sections (``security``, ``provisioning``, ``admin``, ``registrar``, ``device``,
+  ``tones``, ``ring``) are applied in place by their owners; ``sections`` says which changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from provisioning.schema import Config, to_data
+
+#: Line fields whose change needs a new registration (the first path element inside a line).
+REGISTRATION_FIELDS: Final = frozenset(
+    {"enabled", "proxy", "outbound_proxy", "user", "auth_user", "password", "registration"}
+)
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,24 @@ class ConfigDiff:
     def restart_transport(self) -> bool:
         return "network" in self.sections
 
-    def lines_to_reregister(self) -> frozenset[int]:
-        """Indexes (in the new config) of lines that must register again."""
-        return self.lines_changed | self.lines_added
+    def lines_to_reregister(self, n_lines: int | None = None) -> frozenset[int]:
+        """Indexes (in the new config) of lines that must register again.
+
+        ``n_lines`` (the new config's line count) is needed to list every line when the
+        transport changed; without it only lines with their own changes are listed.
+        """
+        if self.restart_transport and n_lines is not None:
+            return frozenset(range(n_lines))
+        account = frozenset(
+            index
+            for index in self.lines_changed
+            if any(f.split(".", 1)[0] in REGISTRATION_FIELDS for f in self.line_fields(index))
+        )
+        return account | self.lines_added
+
+    def lines_to_reconfigure(self) -> frozenset[int]:
+        """Changed lines that keep their registration (only call/analog settings changed)."""
+        return self.lines_changed - self.lines_to_reregister()
 
     def line_fields(self, index: int) -> tuple[str, ...]:
         """Changed paths inside ``lines[index]``, relative to the line."""

@@ -318,6 +318,23 @@ def test_discover_prefers_newest_file_and_option_160(tmp_path: Path) -> None:
 
 
 # -- diffs ----------------------------------------------------------------------------------------
+def test_analog_change_does_not_reregister() -> None:
+    base = config_from_data({"lines": [{"proxy": "a", "user": "1"}, {"proxy": "a", "user": "2"}]})
+    new = config_from_data(
+        {
+            "lines": [
+                {"proxy": "a", "user": "1", "gains": {"rx_db": 3.0}, "dial_plan": "(xx)"},
+                {"proxy": "a", "user": "2", "password": "new"},
+            ]
+        }
+    )
+    d = diff_configs(base, new)
+    assert d.lines_changed == {0, 1}
+    assert d.lines_to_reregister() == {1}
+    assert d.lines_to_reconfigure() == {0}
+    assert d.line_fields(0) == ("dial_plan", "gains.rx_db")
+
+
 def test_diff_per_line_and_global() -> None:
     base = config_from_data({"lines": [{"proxy": "a", "user": "1"}, {"proxy": "a", "user": "2"}]})
     same = diff_configs(base, base)
@@ -328,6 +345,7 @@ def test_diff_per_line_and_global() -> None:
     d = diff_configs(base, second)
     assert d.lines_changed == {1}
     assert d.lines_to_reregister() == {1}  # line 0 keeps its registration and call
+    assert d.lines_to_reconfigure() == frozenset()
     assert d.line_fields(1) == ("proxy",)
     assert d.sections == {"lines"}
     assert not d.restart_transport
@@ -340,6 +358,7 @@ def test_diff_per_line_and_global() -> None:
     )
     d = diff_configs(base, transport)
     assert d.restart_transport
+    assert d.lines_to_reregister(n_lines=2) == {0, 1}
     assert d.paths == ("network.transport",)
 
     grown = config_from_data({"lines": [{"proxy": "a", "user": "1"}]})
