@@ -7,7 +7,8 @@ secrets). Each check is cheap and pure.
 The dial plan check is deliberately basic (allowed characters, balanced brackets): the full Cisco
 SPA grammar lives with the line state machine (``ata.line.dialplan``); the runtime parses the
 plan there when it applies the config, and a caller may pass that parser to
-:func:`provisioning.validate.validate_data` through ``dial_plan_parser``.
+:func:`provisioning.validate.validate_data` (and ``load_config``, ``parse_profile``,
+``Provisioner``, the web admin) through ``dial_plan_parser``; ``ata config check`` does.
 """
 
 from __future__ import annotations

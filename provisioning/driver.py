@@ -53,7 +53,7 @@ from provisioning.resync import Cause, ResyncPolicy, ResyncScheduler
 from provisioning.schema import Config, default_config
 from provisioning.status import Status, UrlState, load_status, save_status, url_key
 from provisioning.store import load_config, save_config
-from provisioning.validate import ConfigValidationError
+from provisioning.validate import ConfigValidationError, DialPlanParser
 
 log = logging.getLogger("provisioning")
 
@@ -87,6 +87,7 @@ class Provisioner:
         on_applied: ApplyHook | None = None,
         lease_paths: Iterable[Path] | None = None,
         proxy_addresses: Callable[[], Iterable[str]] | None = None,
+        dial_plan_parser: DialPlanParser | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -96,6 +97,7 @@ class Provisioner:
         self.on_applied = on_applied
         self.lease_paths = list(lease_paths) if lease_paths is not None else None
         self.proxy_addresses = proxy_addresses
+        self.dial_plan_parser = dial_plan_parser
         self.clock = clock
         config = self._load_local()
         self.scheduler = ResyncScheduler(
@@ -108,7 +110,7 @@ class Provisioner:
     # -- one provisioning run ------------------------------------------------------------------
     def _load_local(self) -> Config:
         try:
-            return load_config(self.config_path)
+            return load_config(self.config_path, dial_plan_parser=self.dial_plan_parser)
         except ConfigValidationError as exc:
             log.warning("local config %s invalid (%d errors); using defaults as the base",
                         self.config_path, len(exc.errors))  # fmt: skip
@@ -158,7 +160,9 @@ class Provisioner:
         digest = hashlib.sha256(result.body).hexdigest()
         if digest == known.sha256:
             return "unchanged", config, None
-        parsed = parse_profile(config, result.body, expanded)
+        parsed = parse_profile(
+            config, result.body, expanded, dial_plan_parser=self.dial_plan_parser
+        )
         diff = diff_configs(config, parsed.config)
         if not diff.empty:
             try:

@@ -24,7 +24,7 @@ from provisioning.crypto import ProfileDecodeError, decode_profile_bytes
 from provisioning.profile_rule import ProfileRule
 from provisioning.schema import Config, to_data
 from provisioning.spa_xml import FlatProfileError, apply_flat_profile, parse_flat_profile
-from provisioning.validate import validate_data
+from provisioning.validate import DialPlanParser, validate_data
 
 Stage = Literal["discover", "download", "decrypt", "parse", "validate", "store"]
 Format = Literal["toml", "json", "spa-xml"]
@@ -77,7 +77,13 @@ def merge_native(current: dict[str, object], overlay: dict[str, object]) -> dict
     return result
 
 
-def parse_profile(current: Config, body: bytes, rule: ProfileRule) -> ParsedProfile:
+def parse_profile(
+    current: Config,
+    body: bytes,
+    rule: ProfileRule,
+    *,
+    dial_plan_parser: DialPlanParser | None = None,
+) -> ParsedProfile:
     """Decrypt/inflate/parse ``body`` and lay it over ``current``; validated result."""
     try:
         plain = decode_profile_bytes(body, key=rule.key, kdf=rule.kdf, iterations=rule.iterations)
@@ -107,7 +113,7 @@ def parse_profile(current: Config, body: bytes, rule: ProfileRule) -> ParsedProf
         if not isinstance(overlay, dict):
             raise ProvisioningError("parse", "profile must be a table/object at the top level")
         data = merge_native(base, overlay)
-    config, errors = validate_data(data)
+    config, errors = validate_data(data, dial_plan_parser=dial_plan_parser)
     if config is None:
         shown = "; ".join(str(e) for e in errors[:20])
         more = f" (+{len(errors) - 20} more)" if len(errors) > 20 else ""

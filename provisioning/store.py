@@ -24,7 +24,12 @@ from typing import Final
 import tomli_w
 
 from provisioning.schema import Config, default_config, to_data
-from provisioning.validate import ConfigValidationError, FieldError, config_from_data
+from provisioning.validate import (
+    ConfigValidationError,
+    DialPlanParser,
+    FieldError,
+    config_from_data,
+)
 
 DEFAULT_PATH: Final = Path("/etc/pi-ata/config.toml")
 ENV_VAR: Final = "PI_ATA_CONFIG"
@@ -117,12 +122,17 @@ def read_config_data(path: Path) -> object:
     return parse_toml(text)
 
 
-def load_config(path: Path | None = None, *, missing_ok: bool = True) -> Config:
+def load_config(
+    path: Path | None = None,
+    *,
+    missing_ok: bool = True,
+    dial_plan_parser: DialPlanParser | None = None,
+) -> Config:
     """Load and validate the local config; defaults when the file does not exist."""
     path = path or config_path()
     if missing_ok and not path.exists():
         return default_config()
-    return config_from_data(read_config_data(path))
+    return config_from_data(read_config_data(path), dial_plan_parser=dial_plan_parser)
 
 
 def save_config(config: Config, path: Path | None = None) -> None:

@@ -32,6 +32,9 @@ from provisioning.schema import Config
 
 MAX_ERRORS: Final = 200
 
+#: Full dial plan grammar check, e.g. ``ata.line.dialplan.DialPlan.parse`` (raises ValueError).
+DialPlanParser = Callable[[str], object]
+
 
 @dataclass(frozen=True)
 class FieldError:

@@ -70,7 +70,9 @@ def run_check(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"{args.file}: {error}")
         return 1
-    _config, errors = validate_data(data)
+    from ata.line.dialplan import DialPlan
+
+    _config, errors = validate_data(data, dial_plan_parser=DialPlan.parse)
     for error in errors:
         print(f"{args.file}: {error}")
     if errors:

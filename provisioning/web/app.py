@@ -47,7 +47,7 @@ from provisioning.passwords import hash_password, password_problem, verify_passw
 from provisioning.schema import Config, to_data
 from provisioning.status import load_status
 from provisioning.store import load_config, save_config
-from provisioning.validate import ConfigValidationError, FieldError, validate_data
+from provisioning.validate import ConfigValidationError, DialPlanParser, FieldError, validate_data
 from provisioning.web.html import STYLE, Html, join, page, tag, void
 
 MASK: Final = "********"
@@ -82,6 +82,7 @@ class AdminContext:
     request_resync: Callable[[], None] | None = None
     line_states: Callable[[], list[str]] | None = None  # e.g. ["registered", "failed: 403"]
     clock: Callable[[], float] | None = None  # defaults to the loop's clock
+    dial_plan_parser: DialPlanParser | None = None
 
 
 @dataclass
@@ -408,7 +409,7 @@ async def config_page(request: web.Request) -> web.Response:
             page("Configuration", _editor(session, text, errors, None), csrf=session.csrf), 400
         )
     data = _unmask(copy.deepcopy(submitted), to_data(old))
-    new, errors = validate_data(data)
+    new, errors = validate_data(data, dial_plan_parser=request.app[CTX].dial_plan_parser)
     if new is None:
         return _respond(
             page("Configuration", _editor(session, text, errors, None), csrf=session.csrf), 400

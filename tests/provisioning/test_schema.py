@@ -196,6 +196,14 @@ def test_cli_config_check(tmp_path: Path) -> None:
     assert run_cli(["config", "check", str(good)]) == (0, f"{good}: OK\n")
 
 
+def test_cli_config_check_uses_the_full_dial_plan_grammar(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[lines]]\ndial_plan = "(x<5>)"\n')
+    code, out = run_cli(["config", "check", str(path)])
+    assert code == 1
+    assert "lines[0].dial_plan: dial plan error at column 3: substitution needs" in out
+
+
 def test_cli_config_check_spa_xml(tmp_path: Path) -> None:
     xml = tmp_path / "spa.xml"
     xml.write_text(
