@@ -54,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hal.clock import Clock
+from hal.hook import DigitCoding
 from hal.sim.phone_cid import (
     BELL202,
     V23,
@@ -192,8 +193,10 @@ class VirtualPhone:
         pps: float = 10.0,
         break_ratio: float = 0.6,
         interdigit_s: float = 0.7,
+        coding: DigitCoding = DigitCoding.STANDARD,
     ) -> None:
-        """Rotary dialling: n breaks per digit ('0' = 10), at absolute deadlines."""
+        """Rotary dialling at absolute deadlines: n breaks per digit ('0' = 10 by default;
+        ``coding`` gives the Swedish n + 1 or the New Zealand 10 − n dials)."""
         if not self.is_off_hook:
             raise PhoneStateError("pulse dialling needs the phone off-hook")
         if not 0.0 < break_ratio < 1.0 or pps <= 0:
@@ -206,7 +209,7 @@ class VirtualPhone:
                 raise ValueError(f"cannot pulse-dial {d!r}")
             if i:
                 t += interdigit_s
-            for p in range(10 if d == "0" else int(d)):
+            for p in range(coding.pulses(d)):
                 if p:
                     t += make
                 await self.clock.sleep_until(t)

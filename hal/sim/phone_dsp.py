@@ -13,7 +13,9 @@ frame so a phone costs little per 20 ms.
   two CAS / DT-AS frequencies (2130 + 2750 Hz). A block is a DTMF candidate when one row and one
   column tone stand clearly above the other tones of their group, carry at least 80 % of the
   block's energy, are at least ``min_level_dbm0`` each and within the twist limits (low group up
-  to 8 dB stronger, high group up to 4 dB stronger). A tone covering only a fraction *c* of a
+  to 8 dB stronger, high group up to 4 dB stronger, each with 0.5 dB of margin). Each tone is
+  measured at its nominal frequency and ±1.2 % and the largest counts, so tones off by the
+  ±1.5 % Q.24 requires are accepted. A tone covering only a fraction *c* of a
   block carries only *c* of its energy at the tone frequencies (the rest is silence or noise),
   so the 80 % rule also means "the block is ≥ 80 % covered". A digit is reported after two
   consecutive candidate blocks of steady level (so tones ≥ 40 ms are accepted and bursts
@@ -224,7 +226,10 @@ def _bank(freqs: Iterable[float], n: int) -> npt.NDArray[np.complex128]:
 
 
 _FREQS: Final = (*DTMF_ROWS, *DTMF_COLS, *CAS_FREQS)
-_BANK: Final = _bank(_FREQS, BLOCK)
+# Each tone is measured at its nominal frequency and ±1.2 % (the maximum counts), so a tone off
+# by the ±1.5 % a receiver must accept loses almost nothing to the 78 Hz-wide Goertzel bins.
+_DETUNE: Final = (1.0 - 0.012, 1.0, 1.0 + 0.012)
+_BANK: Final = _bank([f * d for f in _FREQS for d in _DETUNE], BLOCK)
 
 
 class ToneDetector:
@@ -234,9 +239,9 @@ class ToneDetector:
         self,
         *,
         min_level_dbm0: float = -36.0,
-        normal_twist_db: float = 8.0,
-        reverse_twist_db: float = 4.0,
-        dominance_db: float = 8.0,
+        normal_twist_db: float = 8.5,
+        reverse_twist_db: float = 4.5,
+        dominance_db: float = 6.0,
         energy_fraction: float = 0.8,
     ) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
@@ -272,6 +277,7 @@ class ToneDetector:
         blocks = x[: nblocks * BLOCK].reshape(nblocks, BLOCK)
         # Component energy as it would be in the block: |X|²·2/N (a sine of peak A → A²N/4·2/N).
         power = np.abs(blocks @ _BANK) ** 2 * (2.0 / BLOCK)
+        power = power.reshape(nblocks, len(_FREQS), len(_DETUNE)).max(axis=2)
         energy = np.sum(blocks * blocks, axis=1)
         for i in range(nblocks):
             block_end = end_at - (self._pending.size + (nblocks - 1 - i) * BLOCK) / SAMPLE_RATE

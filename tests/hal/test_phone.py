@@ -91,6 +91,21 @@ async def test_pulse_dial_classified_by_the_shared_hook_classifier() -> None:
     assert digits == "4072"
 
 
+@pytest.mark.parametrize(
+    ("coding", "expected"),
+    [("STANDARD", [10, 1, 9]), ("SWEDEN", [1, 2, 10]), ("NEW_ZEALAND", [10, 9, 1])],
+)
+async def test_pulse_dial_digit_codings(coding: str, expected: list[int]) -> None:
+    from hal.hook import DigitCoding
+
+    rig = Rig()
+    rig.phone.off_hook()
+    await rig.clock.run(rig.phone.pulse_dial("019", coding=DigitCoding[coding], interdigit_s=0.5))
+    breaks = [c.at for c in rig.loop if not c.off_hook]
+    groups = np.split(np.asarray(breaks), np.flatnonzero(np.diff(breaks) > 0.3) + 1)
+    assert [len(g) for g in groups] == expected
+
+
 async def test_flash_and_hook_state_errors() -> None:
     rig = Rig()
     with pytest.raises(PhoneStateError):
