@@ -38,6 +38,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -163,14 +164,22 @@ def _stamp_via(request: Request, source: Address) -> None:
             request.headers.insert_first("Via", via)
 
 
-def _set_via_transport(request: Request, transport: str) -> None:
-    vias = request.vias
+def _switch_to_tcp(data: bytes) -> bytes | None:
+    """The request re-serialized with a TCP top Via; None for a response or unparsable data."""
+    try:
+        message = parse_message(data)
+    except SipParseError:
+        return None
+    if not isinstance(message, Request):
+        return None
+    vias = message.vias
     if not vias:
-        return
-    vias[0].transport = transport.upper()
-    request.headers.remove("Via")
+        return None
+    vias[0].transport = "TCP"
+    message.headers.remove("Via")
     for via in reversed(vias):
-        request.headers.insert_first("Via", via)
+        message.headers.insert_first("Via", via)
+    return message.to_bytes()
 
 
 class _Stream(asyncio.Protocol):
@@ -452,17 +461,19 @@ class SipTransport:
         Raises :class:`OSError` (including ``ssl.SSLError`` for a certificate that does not
         verify, ``TimeoutError`` for a connect timeout) when a connection cannot be made.
         """
+        return await self.send_bytes(message.to_bytes(), dest, transport, hostname=hostname)
+
+    async def send_bytes(
+        self, data: bytes, dest: Address, transport: str = "udp", *, hostname: str | None = None
+    ) -> str:
+        """Send serialized SIP; a request over ``udp_max_size`` on UDP goes over TCP (§18.1.1)."""
         transport = transport.lower()
-        data = message.to_bytes()
-        if (
-            transport == "udp"
-            and isinstance(message, Request)
-            and len(data) > self.config.udp_max_size
-        ):
-            transport = "tcp"
-            self.counters.udp_to_tcp += 1
-            _set_via_transport(message, "TCP")
-            data = message.to_bytes()
+        if transport == "udp" and len(data) > self.config.udp_max_size:
+            switched = _switch_to_tcp(data)
+            if switched is not None:
+                transport = "tcp"
+                data = switched
+                self.counters.udp_to_tcp += 1
         if transport == "udp":
             if self._udp is None:
                 raise OSError("UDP transport is not open")
@@ -477,6 +488,24 @@ class SipTransport:
         stream.write(data)
         self.counters.sent += 1
         return transport
+
+    async def connect(
+        self, dest: Address, transport: str, *, hostname: str | None = None
+    ) -> Address:
+        """Open (or reuse) a stream connection; returns its local address (Via/Contact)."""
+        stream = await self._connection(transport.lower(), dest, hostname)
+        if stream.transport is None:
+            raise OSError("connection closed")
+        name = stream.transport.get_extra_info("sockname")
+        return (str(name[0]), int(name[1]))
+
+    @staticmethod
+    def route_local_ip(dest: Address) -> str:
+        """The local IP the kernel would use to reach ``dest`` (no packet is sent)."""
+        family = socket.AF_INET6 if ":" in dest[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(dest)
+            return str(probe.getsockname()[0])
 
     def send_response(self, response: Response, source: Source) -> bool:
         """Send ``response`` back the way its request came; False if that path is gone."""

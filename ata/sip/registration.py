@@ -26,7 +26,8 @@ failures retry with exponential backoff from ``retry_interval`` (``retry_after_f
 after a 403; a 503's Retry-After is honoured). The last challenge is kept and answered
 pre-emptively on refreshes (nonce count incremented).
 
-Refresh happens at half the granted expiry but at least ``refresh_margin`` before it. The
+Refresh happens at half the granted expiry, or ``refresh_margin`` before it when that is
+earlier, never sooner than a quarter of it (:func:`refresh_delay`). The
 granted expiry is our Contact's ``expires`` in the 2xx, else the Expires header, else what we
 asked for. NAT: the 2xx's top Via ``received``/``rport`` tell us our public address; when it
 differs from the Contact, the Contact is rewritten and a new REGISTER sent at once (the old
@@ -174,6 +175,12 @@ class Purpose(enum.Enum):
     UNREGISTER = "unregister"
     QUERY = "query"
     OPTIONS = "options"
+
+
+def refresh_delay(granted: float, margin: float) -> float:
+    """When to refresh a binding granted for ``granted`` s: at half of it, or ``margin`` s
+    before expiry when that is earlier, but never sooner than a quarter (or 1 s)."""
+    return max(min(granted / 2.0, granted - margin), granted / 4.0, 1.0)
 
 
 def _new_id() -> str:
@@ -529,7 +536,7 @@ class Registration:
             self._schedule_retry(now, None)
             return
         self.expires_at = now + granted
-        self._deadline = now + max(1.0, min(granted / 2.0, granted - self.config.refresh_margin))
+        self._deadline = now + refresh_delay(granted, self.config.refresh_margin)
         self._input(RegInput.SUCCESS, response.status, response.reason)
         if self.config.keepalive and self._keepalive_at is None:
             self._keepalive_at = now + self.config.keepalive_interval
