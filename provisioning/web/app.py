@@ -437,3 +437,25 @@ def make_app(ctx: AdminContext) -> web.Application:
     app.router.add_get("/status", status_page)
     app.router.add_post("/provision", provision_now)
     return app
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` / ``[v6]:port`` / ``host`` (port 80) from ``admin.listen``."""
+    host, port = listen, 80
+    if listen.startswith("["):
+        end = listen.index("]")
+        host, rest = listen[1:end], listen[end + 1 :]
+        port = int(rest[1:]) if rest.startswith(":") else 80
+    elif ":" in listen:
+        host, text = listen.rsplit(":", 1)
+        port = int(text)
+    return host, port
+
+
+async def start_admin(ctx: AdminContext, listen: str) -> web.AppRunner:
+    """Serve the web admin on ``listen`` (``admin.listen``); stop: ``await runner.cleanup()``."""
+    runner = web.AppRunner(make_app(ctx), access_log=None)
+    await runner.setup()
+    host, port = parse_listen(listen)
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -368,3 +368,21 @@ def test_diff_per_line_and_global() -> None:
     assert diff_configs(
         Config(), config_from_data({"security": {"rate_limit_per_s": 5}})
     ).sections == {"security"}
+
+
+# -- admin password hashes -------------------------------------------------------------------------
+def test_password_hashes() -> None:
+    from provisioning.checks import check_password_hash
+    from provisioning.passwords import hash_password, password_problem, verify_password
+
+    stored = hash_password("a long passphrase", n=1024)
+    assert check_password_hash(stored) is None
+    assert verify_password("a long passphrase", stored)
+    assert not verify_password("a long passphrasE", stored)
+    assert hash_password("a long passphrase", n=1024) != stored  # salted
+    for broken in ("", "scrypt$x$8$1$00$00", "scrypt$1024$8$1$zz$00", "md5$1$2$3$4$5",
+                   "scrypt$1024$8$1$00$", "scrypt$4294967296$8$1$00$00"):  # fmt: skip
+        assert not verify_password("x", broken), broken
+    assert password_problem("short")
+    assert password_problem(" padded password ")
+    assert password_problem("good enough pass") is None

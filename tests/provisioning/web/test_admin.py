@@ -203,3 +203,25 @@ async def test_session_expires_when_idle(client: TestClient, env: Env) -> None:
     env.clock += 1801
     response = await client.get("/status", allow_redirects=False)
     assert response.headers["Location"] == "/login"
+
+
+async def test_start_admin_serves_on_a_real_socket(env: Env) -> None:
+    import aiohttp
+
+    from provisioning.web.app import parse_listen, start_admin
+    from tests.peers import free_port
+
+    assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_listen("[::1]:8080") == ("::1", 8080)
+    assert parse_listen("admin.lan") == ("admin.lan", 80)
+    port = free_port()
+    runner = await start_admin(AdminContext(env.config, env.status), f"127.0.0.1:{port}")
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/", allow_redirects=False) as response,
+        ):
+            assert response.status == 303
+            assert response.headers["Location"] == "/setup"
+    finally:
+        await runner.cleanup()
