@@ -16,12 +16,15 @@ At each tick ``k`` (time ``t = start + (k + 1) * 20 ms``, the end of period ``k`
 1. ``played = port.codec_playback()`` — the frame the ATA queued (or silence, counted);
 2. ``spoken = terminal.transmit_frame(t)`` — what the phone sends into the line this period
    (its DTMF, speech, CAS acknowledgement; silence when on-hook);
-3. ``captured = spoken + echo(played) (+ noise)`` — the hybrid echo is an FIR impulse response
-   applied to the played signal with continuous state across frames (for the echo-canceller
-   tests); in **loopback** mode ``captured = played`` delayed by ``loopback_delay`` periods
-   (for latency benchmarks) and no terminal is needed;
+3. ``captured = gain_tx·spoken + echo(played) (+ noise)`` — the hybrid echo is an FIR
+   impulse response applied to the played signal with continuous state across frames (for the
+   echo-canceller tests); in **loopback** mode ``captured = played`` delayed by
+   ``loopback_delay`` periods (for latency benchmarks) and no terminal is needed;
 4. ``port.codec_capture(captured, t)`` — wakes the ATA's ``read_frame()``;
-5. ``terminal.receive_frame(played, t)`` — the phone hears what was played.
+5. ``terminal.receive_frame(gain_rx·played, t)`` — the phone hears what was played.
+
+``tx_gain_db``/``rx_gain_db`` stand for the SLIC's analogue gains (a board wires them to what
+``Line.set_gains`` returned); the echo is taken from the played signal before the rx gain.
 
 The path always carries audio towards the phone, on-hook too: on-hook transmission (caller ID
 FSK before/between rings) needs it, and the phone decides what it can hear (its caller ID
@@ -123,6 +126,8 @@ class SimAudioLink:
         loopback: bool = False,
         loopback_delay: int = 0,
         seed: int = 1,
+        tx_gain_db: float = 0.0,
+        rx_gain_db: float = 0.0,
     ) -> None:
         if terminal is None and not loopback:
             raise ValueError("a link needs a terminal unless it is a loopback")
@@ -131,6 +136,10 @@ class SimAudioLink:
         self.port = port
         self.terminal = terminal
         self.loopback = loopback
+        # Analogue gains of the SLIC (set them from Line.set_gains' result): tx = phone → ATA
+        # (applied to what the phone sends), rx = ATA → phone (applied to what the phone hears).
+        self.tx_gain_db = tx_gain_db
+        self.rx_gain_db = rx_gain_db
         self.stats = LinkStats()
         self._echo = _Fir(np.asarray(echo, dtype=np.float64)) if echo is not None else None
         self._noise_rms = (
@@ -152,6 +161,8 @@ class SimAudioLink:
             captured_f = self._delay.popleft().astype(np.float64)
         else:
             captured_f = terminal.transmit_frame(at).astype(np.float64)
+            if self.tx_gain_db:
+                captured_f *= 10.0 ** (self.tx_gain_db / 20.0)
         if self._echo is not None:
             captured_f = captured_f + self._echo(played.astype(np.float64))
         if self._noise_rms is not None:
@@ -160,7 +171,10 @@ class SimAudioLink:
         captured = _saturate(captured_f)
         self.port.codec_capture(captured, at)
         if terminal is not None:
-            terminal.receive_frame(played, at)
+            heard = played
+            if self.rx_gain_db:
+                heard = _saturate(played.astype(np.float64) * 10.0 ** (self.rx_gain_db / 20.0))
+            terminal.receive_frame(heard, at)
         for tap in self.taps:
             tap(played, captured, at)
         self.stats.ticks += 1
@@ -189,6 +203,8 @@ class SimCodec:
         loopback: bool = False,
         loopback_delay: int = 0,
         seed: int = 1,
+        tx_gain_db: float = 0.0,
+        rx_gain_db: float = 0.0,
     ) -> SimAudioLink:
         """Join ``port`` to ``terminal`` (see :class:`SimAudioLink`) and tick it from now on."""
         link = SimAudioLink(
@@ -199,6 +215,8 @@ class SimCodec:
             loopback=loopback,
             loopback_delay=loopback_delay,
             seed=seed,
+            tx_gain_db=tx_gain_db,
+            rx_gain_db=rx_gain_db,
         )
         self.links.append(link)
         return link

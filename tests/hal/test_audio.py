@@ -273,3 +273,22 @@ async def test_real_time_codec_delivers_frames_at_exact_deadlines() -> None:
     base = frames[0].at - 0.02
     assert base == pytest.approx(start, abs=0.005)
     assert [f.at - base for f in frames] == pytest.approx([0.02 * (k + 1) for k in range(5)])
+
+
+async def test_link_gains_scale_each_direction() -> None:
+    clock = VirtualClock()
+    codec = SimCodec(clock)
+    port = SimAudioPort()
+    phone = Echoer()
+    link = codec.connect(port, phone, tx_gain_db=-6.0, rx_gain_db=6.0)
+    codec.start()
+    port.write_frame(np.full(160, 1000, np.int16))
+    await clock.advance_to(0.02)
+    cap = await port.read_frame()
+    assert np.allclose(cap, np.rint(ramp(0) * 10 ** (-6 / 20)), atol=1)
+    assert np.allclose(phone.heard[0][0], 1995, atol=1)
+    link.rx_gain_db = 0.0
+    port.write_frame(np.full(160, 1000, np.int16))
+    await clock.advance_to(0.04)
+    assert np.all(phone.heard[1][0] == 1000)
+    await codec.stop()
