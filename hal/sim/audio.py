@@ -183,8 +183,13 @@ class SimAudioLink:
 class SimCodec:
     """A software sample clock ticking every attached link each 20 ms (absolute deadlines)."""
 
-    def __init__(self, clock: Clock, *, max_catch_up: int = 10) -> None:
+    def __init__(self, clock: Clock, *, max_catch_up: int = 10, ppm: float = 0.0) -> None:
+        if not -10_000.0 < ppm < 10_000.0:
+            raise ValueError("ppm must be within ±10000")
         self.clock = clock
+        # A real crystal is off by some ppm: the period is 20 ms × (1 − ppm·10⁻⁶), i.e. a codec
+        # with ppm > 0 runs fast (for jitter-buffer / clock-skew tests). 0 = exact.
+        self.period = FRAME_SECONDS * (1.0 - ppm * 1e-6)
         self.links: list[SimAudioLink] = []
         self.ticks = 0
         self.clock_slips = 0
@@ -245,17 +250,17 @@ class SimCodec:
     async def _run(self) -> None:
         k = 0
         while True:
-            deadline = self._start + (k + 1) * FRAME_SECONDS
+            deadline = self._start + (k + 1) * self.period
             await self.clock.sleep_until(deadline)
             now = self.clock.now()
-            behind = int((now - deadline) / FRAME_SECONDS)
+            behind = int((now - deadline) / self.period)
             if behind > self._max_catch_up:
                 self.clock_slips += behind
                 for link in self.links:
                     link.port.codec_skip(behind)
                 log.warning("sim codec %d periods late; skipped them", behind)
                 k += behind
-                deadline = self._start + (k + 1) * FRAME_SECONDS
+                deadline = self._start + (k + 1) * self.period
             self.tick_times.append(now)
             for link in self.links:
                 link.tick(deadline)

@@ -292,3 +292,19 @@ async def test_link_gains_scale_each_direction() -> None:
     await clock.advance_to(0.04)
     assert np.all(phone.heard[1][0] == 1000)
     await codec.stop()
+
+
+async def test_codec_crystal_offset_in_ppm() -> None:
+    clock = VirtualClock()
+    fast = SimCodec(clock, ppm=500.0)  # 0.05 % fast: one extra frame every 2000
+    slow = SimCodec(clock, ppm=-500.0)
+    fast_port, slow_port = SimAudioPort(capture_depth=10_000), SimAudioPort(capture_depth=10_000)
+    fast.connect(fast_port, loopback=True)
+    slow.connect(slow_port, loopback=True)
+    fast.start()
+    slow.start()
+    await clock.advance(4000 * 0.02)
+    assert fast_port.stats().frames_captured == 4002
+    assert slow_port.stats().frames_captured == 3998
+    await fast.stop()
+    await slow.stop()
