@@ -52,6 +52,10 @@ N: Final = FRAME_SAMPLES
 _FFT: Final = 2 * N
 _SILENCE_POWER: Final = (dbm0_to_amplitude(-50.0) ** 2) / 2.0  # far end below this: idle
 _HANGOVER_FRAMES: Final = 3
+_TONE_BINS: Final = 6  # two tones, three bins each
+_TONE_SHARE: Final = 0.9
+_CONVERGED_DB: Final = 20.0  # smoothed ERLE above which the error check counts
+_PATH_CHANGE_FRAMES: Final = 50  # 1 s of 'double talk' by the error check alone
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,11 @@ class EchoCanceller:
         self,
         tail_ms: float = 20.0,
         *,
-        step: float = 1.0,
+        step: float = 0.7,
         geigel_threshold: float = 0.5,
         p_keep: float = 0.98,
         refine_below_db: float = 20.0,
+        relative_floor: float = 0.01,
     ) -> None:
         if not 0 < tail_ms <= 256:
             raise ValueError("tail_ms must be in (0, 256]")
@@ -93,11 +98,14 @@ class EchoCanceller:
         self._e2 = np.zeros(_FFT)
         self._far_peaks = [0.0] * (self.partitions + 1)
         self._p_keep = p_keep
-        self.refine_below = 10 ** (refine_below_db / 10)
+        self.relative_floor = relative_floor
+        self.refine_below = refine_below_db
         self._mu = step / self.partitions
         self._hangover = 0
+        self._suspect = 0
+        self._far_prev_pow = 0.0
         self._bad_frames = 0
-        self._erle_smooth = 0.0  # smoothed (near power / out power), for the DT energy check
+        self._erle_smooth = 0.0  # smoothed per-frame ERLE in dB while adapting
         self.last: EchoStats | None = None
         self.resets = 0
 
@@ -151,33 +159,59 @@ class EchoCanceller:
         near_pow = float(d @ d) / N
         out_pow = float(e @ e) / N
         far_pow = float(f @ f) / N
-        # Double talk: Geigel on peaks, plus an energy check once the filter is good.
+        # Double talk: Geigel on peaks; once the filter is good, also an energy check (near far
+        # above the predicted echo) and an error check (output not far below the echo estimate,
+        # which a converged filter never leaves unless someone talks on the near end).
+        echo_pow = float(y @ y) / N
+        converged = self._erle_smooth > _CONVERGED_DB
         dt = near_pow > _SILENCE_POWER and (
             float(max(d.max(), -d.min())) > self.geigel_threshold * max(peaks)
-            or (self._erle_smooth > 10.0 and near_pow > 4.0 * (float(y @ y) / N + _SILENCE_POWER))
+            or (converged and near_pow > 4.0 * (echo_pow + _SILENCE_POWER))
         )
+        if converged and not dt and out_pow > 0.1 * echo_pow + _SILENCE_POWER:
+            self._suspect += 1
+            if self._suspect <= _PATH_CHANGE_FRAMES:
+                dt = True
+            else:  # too long for a talker: treat it as an echo path change, re-learn
+                self._erle_smooth = 0.0
+                self._suspect = 0
+        elif not dt:
+            self._suspect = 0
         if dt:
             self._hangover = _HANGOVER_FRAMES
         elif self._hangover > 0:
             self._hangover -= 1
-        adapt = self._hangover == 0 and far_pow > _SILENCE_POWER
+        # Adapt only on far-end activity filling the whole FFT window (onsets are transients).
+        adapt = self._hangover == 0 and min(far_pow, self._far_prev_pow) > _SILENCE_POWER
+        self._far_prev_pow = far_pow
         if adapt:
             xf = self._x[0] if multi else np.fft.rfft(far_ext[-2 * N :])
+            pw = xf.real * xf.real + xf.imag * xf.imag
+            # Narrowband far end (dial tone, DTMF, single tones): in the Hann-windowed spectrum
+            # (a 3-tap convolution of the rectangular one) a few bins hold nearly all the power.
+            # Learning from it only fits those frequencies and drifts elsewhere, so the filter
+            # is held (G.168: no divergence on tones). Speech trips this in < 5 % of frames.
+            hann = xf.copy()
+            hann[1:-1] -= 0.5 * (xf[:-2] + xf[2:])
+            hp = hann.real * hann.real + hann.imag * hann.imag
+            top = float(np.partition(hp, -_TONE_BINS)[-_TONE_BINS:].sum())
+            if top > _TONE_SHARE * float(hp.sum()):
+                adapt = False
+        if adapt:
             self._e2[N:] = e
             ef = np.fft.rfft(self._e2)
             p = self._p
             p *= self._p_keep
-            np.maximum(p, xf.real * xf.real + xf.imag * xf.imag, out=p)  # fast attack
-            scale = self._mu / (p + self._delta)
+            np.maximum(p, pw, out=p)  # fast attack
+            scale = self._mu / (p + (self._delta + self.relative_floor * float(p.mean())))
             self._update(xf, ef * scale, multi)
             if self._erle_smooth < self.refine_below:
                 # Still converging: a second pass over the same frame (data reuse NLMS).
                 e2 = d - np.convolve(far_ext[1:], self._w, mode="valid")
                 self._e2[N:] = e2
                 self._update(xf, np.fft.rfft(self._e2) * scale, multi)
-            self._erle_smooth = 0.9 * self._erle_smooth + 0.1 * min(
-                near_pow / (out_pow + 1e-3), 1e6
-            )
+            frame_erle = 10.0 * math.log10((near_pow + 1e-3) / (out_pow + 1e-3))
+            self._erle_smooth = 0.95 * self._erle_smooth + 0.05 * min(max(frame_erle, -10.0), 60.0)
         # Divergence guard: output persistently louder than input while far end active.
         if out_pow > 2.0 * near_pow + _SILENCE_POWER and far_pow > _SILENCE_POWER:
             self._bad_frames += 1
