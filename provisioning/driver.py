@@ -219,13 +219,13 @@ class Provisioner:
                              result.url, ", ".join(result.diff.paths[:50]))  # fmt: skip
                 else:
                     log.info("profile from %s unchanged", result.url)
+        self._adopt(result.config)
+        status.next_attempt = self.scheduler.get_timer()
+        self._save_status(status)  # before the hook: the stored config is already the new one
         if result.outcome == "applied" and result.diff is not None and self.on_applied:
             pending = self.on_applied(result.config, result.diff)
             if inspect.isawaitable(pending):
                 await pending
-        self._adopt(result.config)
-        status.next_attempt = self.scheduler.get_timer()
-        self._save_status(status)
         return result
 
     def _adopt(self, config: Config) -> None:

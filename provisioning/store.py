@@ -7,7 +7,8 @@ Power-loss safety (:func:`atomic_write`): the new content goes to a temporary fi
 directory (same file system), is flushed and ``fsync``-ed, renamed over the old file (``rename``
 is atomic on POSIX), and then the directory is ``fsync``-ed so the rename itself is durable.
 At any instant the path names either the complete old file or the complete new one; an
-interrupted write leaves at most a stale ``.NAME.tmp-*`` file, removed by the next save.
+interrupted write leaves at most a stale ``.NAME.tmp-PID-*`` file, removed by the next save
+(unless process PID still runs: two concurrent writers do not delete each other's files).
 The file holds passwords, so it is created mode 0600.
 """
 
@@ -52,12 +53,28 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _writer_alive(suffix: str) -> bool:
+    """Whether the process that made a temp file (``PID-random``) still runs (not us)."""
+    pid_text = suffix.split("-", 1)[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.tmp-"
     for stale in directory.glob(prefix + "*"):
+        if _writer_alive(stale.name[len(prefix) :]):
+            continue  # another process is saving right now: leave its temp file alone
         with contextlib.suppress(OSError):
             stale.unlink()
     tmp = directory / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"

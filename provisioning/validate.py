@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -192,12 +193,9 @@ class _Walker:
             if typ.max_length is not None and len(value) > typ.max_length:
                 self.error(path, f"must be at most {typ.max_length} characters, got {len(value)}")
                 return False
-            if typ.pattern is not None:
-                import re
-
-                if not re.search(typ.pattern, value):
-                    self.error(path, f"must match {typ.pattern}, got {shown}")
-                    return False
+            if typ.pattern is not None and not re.search(typ.pattern, value):
+                self.error(path, f"must match {typ.pattern}, got {shown}")
+                return False
             return True
         if isinstance(typ, mi.LiteralType):
             if value not in typ.values or type(value) is bool:

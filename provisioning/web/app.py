@@ -145,10 +145,22 @@ def _check_csrf(session: _Session, form: dict[str, str]) -> None:
 
 
 def _config(request: web.Request) -> Config:
+    """The stored config. An invalid file is an error page, never a fallback to defaults
+    (which would have an empty password hash and re-open the first-use setup to anyone)."""
     try:
         return load_config(request.app[CTX].config_path)
-    except ConfigValidationError:
-        return Config()
+    except (ConfigValidationError, OSError):
+        body = tag(
+            "p",
+            "The configuration file is invalid or unreadable. Fix it on the device: ",
+            tag("code", "ata config check /etc/pi-ata/config.toml"),
+            ".",
+        )
+        raise web.HTTPServiceUnavailable(
+            text=page("Configuration error", body, nav=False),
+            content_type="text/html",
+            headers=HEADERS,
+        ) from None
 
 
 async def _apply(request: web.Request, old: Config, new: Config) -> ConfigDiff:

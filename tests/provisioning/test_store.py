@@ -122,3 +122,14 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path: Path) -> None
     atomic_write(path, versions[1])
     assert path.read_bytes() == versions[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_concurrent_writer_temp_file_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    other = tmp_path / f".config.toml.tmp-{os.getppid()}-beef"  # a live process's temp file
+    dead = tmp_path / ".config.toml.tmp-999999999-dead"
+    other.write_bytes(b"in progress")
+    dead.write_bytes(b"stale")
+    atomic_write(path, b"x")
+    assert other.exists()
+    assert not dead.exists()

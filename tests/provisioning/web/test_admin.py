@@ -225,3 +225,17 @@ async def test_start_admin_serves_on_a_real_socket(env: Env) -> None:
             assert response.headers["Location"] == "/setup"
     finally:
         await runner.cleanup()
+
+
+async def test_broken_config_does_not_reopen_first_use_setup(client: TestClient, env: Env) -> None:
+    provisioned(env)
+    env.config.write_text("[admin]\npassword_hash = 5\n")  # corrupted
+    for path in ("/", "/setup", "/login", "/status"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 503, path
+        assert "ata config check" in await response.text()
+    response = await client.post(
+        "/setup", data={"password": "attacker pass", "confirm": "attacker pass"}
+    )
+    assert response.status == 503
+    assert env.config.read_text() == "[admin]\npassword_hash = 5\n"
