@@ -27,14 +27,21 @@ Control:
   line layer calls when DSP-1's CED/ANSam detector (``ata.dsp.fax``) sees 2100 Hz with phase
   reversals, as G.164/G.165 require for V-series modems and fax; ``enable()`` re-arms it.
 
-Choice (measured, ``bench/bench_echo.py``, synthetic hybrid 4 ms bulk + 8 ms dispersive, ERL
-10 dB, −65 dBm0 noise, speech-like far end at −15 dBm0): this module reaches about 45–50 dB
-ERLE in steady state and >20 dB within 0.5 s, at ~35 µs per 20 ms frame with tail 20 ms;
-libspeexdsp's MDF (same frame, 32 ms tail, via ctypes) reached around 25–30 dB steady state
-in the same conditions, tuned for acoustic echo (it applies a pre-emphasis and an adaptive
-step that stays conservative, and its ``preprocess`` residual suppressor is a separate state).
-The own filter wins on ERLE, has no native dependency (one fewer library to ship in the SD
-image) and stays deterministic and sans-IO; see the bench for the exact numbers.
+Choice (measured with ``bench/bench_echo.py`` on the synthetic hybrid of the tests: 4 ms bulk
++ 8 ms dispersive, ERL 10 dB, −65 dBm0 noise; ERLE = echo / residual echo, per 0.5 s):
+
+===========================  ==================  ============  =======================
+canceller                    steady-state ERLE   after 1 s     cost per 20 ms frame
+===========================  ==================  ============  =======================
+pi-ata MDF, tail 20 ms       52 dB (CSS), 52 dB  38 / 24 dB    51–61 µs (2 busy cores)
+libspeexdsp 160/256 (ctypes) 39 dB, 39 dB        30 / 22 dB    24–28 µs
+===========================  ==================  ============  =======================
+
+pi-ata's own filter is chosen: about 13 dB more echo attenuation without any NLP (speex's MDF is
+tuned for acoustic echo, its adaptive step stays conservative), narrowband and double-talk guards
+that the tests check, no native library to ship or load through ctypes in a sans-IO core, and
+bit-exact deterministic output. It costs about twice speex's CPU (numpy call overhead: four
+320-point FFTs and a 160-tap convolution per frame); on a Pi Zero that is the price to watch.
 """
 
 from __future__ import annotations
