@@ -32,6 +32,13 @@ def register(sub: Any) -> None:
     show.add_argument("--show-secrets", action="store_true", help="do not mask passwords")
     show.set_defaults(handler=run_show)
 
+    passwd = cmds.add_parser(
+        "admin-password", help="set the web admin password (e.g. after losing it)"
+    )
+    passwd.add_argument("--config", type=Path, default=None, help="config file (default: system)")
+    passwd.add_argument("--stdin", action="store_true", help="read the password from stdin")
+    passwd.set_defaults(handler=run_admin_password)
+
     def show_help(_args: argparse.Namespace) -> int:
         parser.print_help()
         return 2
@@ -118,4 +125,37 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         sys.stdout.write(tomli_w.dumps(data))
+    return 0
+
+
+def run_admin_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    import msgspec
+
+    from provisioning.passwords import hash_password, password_problem
+    from provisioning.store import config_path, load_config, save_config
+    from provisioning.validate import ConfigValidationError
+
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigValidationError as exc:
+        for error in exc.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        return 1
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("New admin password: ")
+        if getpass.getpass("Repeat: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return 1
+    problem = password_problem(password)
+    if problem:
+        print(f"error: password {problem}", file=sys.stderr)
+        return 1
+    admin = msgspec.structs.replace(config.admin, password_hash=hash_password(password))
+    save_config(msgspec.structs.replace(config, admin=admin), path)
+    print(f"{path}: admin password set")
     return 0

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -263,3 +264,20 @@ def test_cli_config_show_masks_secrets(tmp_path: Path) -> None:
     code, out = run_cli(["config", "schema"])
     assert code == 0
     assert out == render_reference()
+
+
+def test_cli_admin_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioning.passwords import verify_password
+    from provisioning.store import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[lines]]\nproxy = "pbx"\nuser = "a"\npassword = "keep-me"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert run_cli(["config", "admin-password", "--config", str(path), "--stdin"])[0] == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("a much better password\n"))
+    code, out = run_cli(["config", "admin-password", "--config", str(path), "--stdin"])
+    assert code == 0
+    assert out == f"{path}: admin password set\n"
+    config = load_config(path)
+    assert verify_password("a much better password", config.admin.password_hash)
+    assert config.lines[0].password == "keep-me"
