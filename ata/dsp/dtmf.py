@@ -70,7 +70,11 @@ _ONES: Final = np.ones(SUB)
 _TAIL: Final = (
     5  # earlier sub-blocks needed: 3 for the first window, 2 more for its 10 ms-earlier twin
 )
-_SCALE: Final = 2.0 / (_N * _N)  # |Z|² of a 160-sample window to sine power
+_SCALE: Final = 2.0 / (_N * _N)
+_HANN: Final = np.hanning(_N)
+_HANN_GAIN: Final = float(
+    np.sum(_HANN**2)
+)  # Σ|X_k|² of a Hann-windowed x ≈ N·Σx²·gain/N  # |Z|² of a 160-sample window to sine power
 
 
 class DtmfError(ValueError):
@@ -89,7 +93,8 @@ class DtmfConfig:
     hold_share: float = 0.45  # share needed to keep a candidate or active digit on
     relative_peak_db: float = 8.0  # runner-up of a group at least this far below the peak
     hold_relative_peak_db: float = 6.0  # ... to keep a digit on
-    max_glide_hz: float = 6.0  # frequency drift allowed within a tone (speech glides more)
+    max_residual_line_db: float = -17.0  # strongest other spectral line vs window energy
+    max_glide_hz: float = 4.0  # frequency drift allowed within a tone (speech glides more)
     on_windows: int = 4  # consecutive candidate windows to accept (5 ms hops) ...
     strict_windows: int = 3  # ... of which at least this many pass the strict limits
     min_on_ms: float = 30.0  # measured tone duration needed (Q.24: ≤ 20 ms no, ≥ 40 ms yes)
@@ -203,14 +208,25 @@ class DtmfReceiver:
         step = 2.0 * np.pi * freqs * c.freq_tolerance * (_N // 2) / SAMPLE_RATE
         self._max_step = step.tolist()
         self._max_step_hold = (step * 1.2).tolist()
+        self._max_line = 10.0 ** (c.max_residual_line_db / 10.0)
         self._max_spread = 2.0 * np.pi * c.max_glide_hz * (_N // 2) / SAMPLE_RATE
         self._min_on = round(c.min_on_ms * SAMPLE_RATE / 1000.0)
         self._pending = np.zeros(0, dtype=np.float64)
         self._tail = np.zeros((_TAIL, 8), dtype=np.complex128)
         self._prev_e = np.zeros(WINDOW_SUBS, dtype=np.float64)
-        self._frames: deque[npt.NDArray[np.complex128]] = deque(
-            [np.zeros((WINDOW_SUBS, 8), dtype=np.complex128)] * _HIST_FRAMES, maxlen=_HIST_FRAMES
-        )
+        self._frames: deque[npt.NDArray[np.float64]] = deque(
+            [np.zeros(FRAME)] * _HIST_FRAMES, maxlen=_HIST_FRAMES
+        )  # recent audio, to locate digit edges when an event fires
+        # Least-squares fit of each digit's two tones to a sub-block: amplitudes free of the
+        # cross-group leakage and negative-frequency image a 40-sample DFT bin suffers from.
+        fits = []
+        for r in range(4):
+            for col in range(4):
+                f = np.asarray((ROW_FREQS[r], COL_FREQS[col]))
+                w = 2.0 * np.pi * np.outer(n, f) / SAMPLE_RATE
+                basis4 = np.concatenate((np.cos(w), np.sin(w)), axis=1)  # 40×4
+                fits.append(np.linalg.pinv(basis4))
+        self._fit = np.asarray(fits)  # 16×4×40
         self._frame_no = 0
         self._state = _State.IDLE
         self._digit = -1
@@ -262,7 +278,7 @@ class DtmfReceiver:
         ec = np.concatenate((self._prev_e[1:], e))
         zc = np.concatenate((self._tail, z))  # 5 earlier sub-blocks + this frame's 4
         self._tail, self._prev_e = zc[-_TAIL:], e
-        self._frames.append(z)
+        self._frames.append(xf)
         base = self._frame_no * WINDOW_SUBS
         self._frame_no += 1
         events: list[DtmfEvent] = []
@@ -374,28 +390,33 @@ class DtmfReceiver:
         self._first_window = window_end
         self._steps = [(window_end, *self._last_steps)]
 
+    def _tone_power(self) -> tuple[npt.NDArray[np.float64], int]:
+        """Per recent sub-block: fitted power of the row and column tone (columns 0, 1), and
+        the sub-block clock of the first row."""
+        blocks = np.concatenate(self._frames).reshape(-1, SUB)
+        coef = blocks @ self._fit[self._digit].T  # cos_r, cos_c, sin_r, sin_c
+        power = coef[:, :2] ** 2 + coef[:, 2:] ** 2
+        return power, self._frame_no * WINDOW_SUBS - blocks.shape[0]
+
     def _history(self) -> tuple[npt.NDArray[np.float64], int]:
-        """Per recent sub-block: min over the two tones of |Z|² / fully-on |Z|², and the
+        """Per recent sub-block: coverage² (tone power over the fully-on power), and the
         sub-block clock of the first entry."""
-        r, c = divmod(self._digit, 4)
-        zz = np.abs(np.concatenate(self._frames)[:, [r, c + 4]]) ** 2 / self._ref
+        power, first = self._tone_power()
+        zz = power / self._ref
         lo, hi = float(self._ref[0]), float(self._ref[1])
-        # A 5 ms bin of the weaker tone is polluted by the stronger one when the twist is
-        # large: then trust the stronger tone alone.
-        if lo > 2.0 * hi:
+        # With a large twist the weaker tone's fit is the noisier one: trust the stronger.
+        if lo > 4.0 * hi:
             ratio: npt.NDArray[np.float64] = zz[:, 0]
-        elif hi > 2.0 * lo:
+        elif hi > 4.0 * lo:
             ratio = zz[:, 1]
         else:
             ratio = np.min(zz, axis=1)
-        return ratio, self._frame_no * WINDOW_SUBS - ratio.shape[0]
+        return ratio, first
 
     def _confirm(self, window_end: int, events: list[DtmfEvent]) -> None:
-        r, c = divmod(self._digit, 4)
-        hist = np.concatenate(self._frames)
-        first = self._frame_no * WINDOW_SUBS - hist.shape[0]
+        power, first = self._tone_power()
         newest = window_end - 1 - first
-        recent = np.abs(hist[newest - WINDOW_SUBS + 1 : newest + 1][:, [r, c + 4]]) ** 2
+        recent = power[newest - WINDOW_SUBS + 1 : newest + 1]
         self._ref = np.maximum(recent.max(axis=0), 1e-9)
         ratio, _ = self._history()
         # Walk back from the newest sub-block while the tone covers the sub-blocks, then
@@ -404,18 +425,18 @@ class DtmfReceiver:
         j = newest
         while j > lowest and ratio[j - 1] >= 0.25:
             j -= 1
-        start = (first + j - _edge(float(ratio[j - 1]))) * SUB
+        start = (first + _start_of(ratio, j)) * SUB
         k = j
         while k < newest and ratio[k + 1] >= 0.25:
             k += 1
         if k < newest:  # the tone already stopped: was it long enough?
-            end = (first + k + 1 + _edge(float(ratio[k + 1]))) * SUB
+            end = (first + _end_of(ratio, k, newest)) * SUB
             if end - start < self._min_on:
                 return
         elif (first + newest + 1) * SUB - start < self._min_on:
             return  # still on but not yet long enough: decide at the next window
-        if not self._steady(start):
-            self._state, self._digit = _State.IDLE, -1  # a glide (speech), not a tone
+        if not self._steady(start) or self._tonal_residual(window_end):
+            self._state, self._digit = _State.IDLE, -1  # speech or music, not a DTMF pair
             return
         self._start_sample = max(0, round(start))
         self._state, self._misses, self._last_window = _State.ON, 0, window_end
@@ -441,6 +462,33 @@ class DtmfReceiver:
         lim = self._max_spread
         return max(rows) - min(rows) <= lim and max(cols) - min(cols) <= lim
 
+    def _tonal_residual(self, window_end: int) -> bool:
+        """After removing the two tones (at their measured frequencies) from the latest
+        window, does a strong spectral line remain? Voiced speech and music leave other
+        harmonics; DTMF leaves noise."""
+        hist = np.concatenate(self._frames)
+        end = hist.shape[0] - (self._frame_no * WINDOW_SUBS - window_end) * SUB
+        x = hist[end - _N : end]
+        if x.shape[0] != _N:
+            return False
+        r, c = divmod(self._digit, 4)
+        sr, sc = self._last_steps
+        f = np.asarray(
+            (
+                ROW_FREQS[r] + sr * SAMPLE_RATE / (np.pi * _N),
+                COL_FREQS[c] + sc * SAMPLE_RATE / (np.pi * _N),
+            )
+        )
+        w = 2.0 * np.pi * np.outer(np.arange(_N), f) / SAMPLE_RATE
+        basis = np.concatenate((np.cos(w), np.sin(w)), axis=1)
+        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        resid = x - basis @ coef
+        spec = np.abs(np.fft.rfft(resid * _HANN)) ** 2
+        bins = np.fft.rfftfreq(_N, 1.0 / SAMPLE_RATE)
+        keep = (np.abs(bins[:, None] - f[None, :]) > 110.0).all(axis=1) & (bins > 250.0)
+        total = float(np.dot(x, x)) * _HANN_GAIN
+        return bool(spec[keep].max() > self._max_line * total)
+
     def _end(self, window_end: int, events: list[DtmfEvent]) -> None:
         if self._state not in (_State.ON, _State.ENDING):
             return
@@ -451,8 +499,7 @@ class DtmfReceiver:
         lo = max(0, last - WINDOW_SUBS)
         while j > lo and ratio[j] < 0.25:
             j -= 1
-        frac = _edge(float(ratio[j + 1])) if j < now else 0.0
-        end = max(self._start_sample + 1, round((first + j + 1 + frac) * SUB))
+        end = max(self._start_sample + 1, round((first + _end_of(ratio, j, now)) * SUB))
         events.append(
             DigitEnd(
                 digit=_DIGIT_OF[self._digit],
@@ -463,10 +510,27 @@ class DtmfReceiver:
         )
 
 
-def _edge(ratio: float) -> float:
+def _cover(ratio: float) -> float:
     """Fraction of a sub-block covered by a tone whose |Z|² is ``ratio`` of a full block."""
-    c = math.sqrt(min(1.0, max(0.0, ratio)))
-    return c if c >= 0.3 else 0.0
+    return math.sqrt(min(1.0, max(0.0, ratio)))
+
+
+def _start_of(ratio: npt.NDArray[np.float64], j: int) -> float:
+    """Tone start, in sub-blocks, given ``j`` = the first sub-block of the run."""
+    c = _cover(float(ratio[j]))
+    if c < 0.9:  # j itself is partly covered: the tone began inside it
+        return j + 1 - c
+    before = _cover(float(ratio[j - 1])) if j > 0 else 0.0
+    return j - (before if before >= 0.2 else 0.0)
+
+
+def _end_of(ratio: npt.NDArray[np.float64], k: int, newest: int) -> float:
+    """Tone end, in sub-blocks, given ``k`` = the last sub-block of the run."""
+    c = _cover(float(ratio[k]))
+    if c < 0.9:
+        return k + c
+    after = _cover(float(ratio[k + 1])) if k < newest else 0.0
+    return k + 1 + (after if after >= 0.2 else 0.0)
 
 
 def decode_digits(samples: npt.ArrayLike, config: DtmfConfig | None = None) -> str:
