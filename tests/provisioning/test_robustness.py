@@ -103,3 +103,26 @@ def test_spa_mapping_is_documented() -> None:
         assert f"`{name}_n_`" in doc, name
     for name in [*ALL_LINES_PARAMS, *GLOBAL_PARAMS]:
         assert f"`{name}`" in doc, name
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["lines", "proxy", "registration", "expires", "device", "x", "users"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_validator_never_raises_on_arbitrary_data(data: object) -> None:
+    from provisioning.validate import validate_data
+
+    config, errors = validate_data(data)
+    assert (config is None) == bool(errors)
