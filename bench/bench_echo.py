@@ -15,10 +15,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ata.dsp.echo import EchoCanceller, erle_db  # noqa: E402
-from ata.dsp.levels import dbm0_to_amplitude, to_int16  # noqa: E402
-from tests.dsp.echo_model import espeak_speech, hybrid_response, synthetic_speech  # noqa: E402
-from tests.dsp.speex_ref import SpeexEcho  # noqa: E402
+from ata.dsp.echo import EchoCanceller, erle_db
+from ata.dsp.levels import dbm0_to_amplitude, to_int16
+from tests.dsp.echo_model import espeak_speech, hybrid_response, synthetic_speech
+from tests.dsp.speex_ref import SpeexEcho
 
 H = hybrid_response(10.0)
 
@@ -64,10 +64,16 @@ def main() -> None:
                 best = cost if best is None else min(best, cost)
             rows[label] = (curve, best)
             steady = float(np.mean(curve[8:])) if len(curve) > 8 else float("nan")
-            print(f"{label:20s} {best:7.1f} µs/frame  steady {steady:5.1f} dB  curve", " ".join(f"{c:5.1f}" for c in curve[:12]))
+            print(
+                f"{label:20s} {best:7.1f} µs/frame  steady {steady:5.1f} dB  curve",
+                " ".join(f"{c:5.1f}" for c in curve[:12]),
+            )
         ours = rows["pi-ata tail 20 ms"]
         spx = rows["speexdsp 160/256"]
-        print(f"ratio cost pi-ata/speexdsp: {ours[1] / spx[1]:.2f}; steady ERLE difference: {np.mean(ours[0][8:]) - np.mean(spx[0][8:]):+.1f} dB")
+        diff = np.mean(ours[0][8:]) - np.mean(spx[0][8:])
+        print(
+            f"ratio cost pi-ata/speexdsp: {ours[1] / spx[1]:.2f}; steady ERLE diff {diff:+.1f} dB"
+        )
 
 
 if __name__ == "__main__":

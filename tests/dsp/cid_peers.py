@@ -141,7 +141,7 @@ def multimon_decode(samples: np.ndarray) -> list[dict[str, str]]:
                 str(raw),
             ],
             capture_output=True,
-            text=True,
+            encoding="latin-1",
             timeout=120,
             check=False,
         )
@@ -168,7 +168,7 @@ def minimodem_decode(samples: np.ndarray) -> list[dict[str, str]]:
         res = subprocess.run(
             [shutil.which("minimodem") or "minimodem", "--rx", "callerid", "-q", "-f", str(wav)],
             capture_output=True,
-            text=True,
+            encoding="latin-1",
             timeout=120,
             check=False,
         )
