@@ -279,8 +279,7 @@ class TransactionLayer(TransactionSink):
             params["branch"] = self.new_branch()
             new_via = Via(via.transport, via.host, via.port, params, via.protocol)
             vias = request.headers.values("Via")
-            request.headers.remove("Via")
-            request.headers.add("Via", new_via)
+            request.headers.set("Via", new_via)  # keeps the position of the first Via
             for rest in vias[1:]:
                 request.headers.add("Via", rest)
             via = new_via
@@ -313,6 +312,10 @@ class TransactionLayer(TransactionSink):
     ) -> None:
         """Send outside any transaction (ACK for 2xx, stateless answers)."""
         self._send_raw(Outgoing(msg.to_bytes(), addr, transport.lower()))
+
+    def send_bytes(self, data: bytes, addr: Address, transport: str = "udp") -> None:
+        """Send pre-serialized bytes outside any transaction (a cached ACK)."""
+        self._send_raw(Outgoing(data, addr, transport.lower()))
 
     def receive(
         self, msg: Request | Response, addr: Address, now: float, transport: str = "udp"

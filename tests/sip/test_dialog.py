@@ -95,8 +95,12 @@ def test_in_dialog_requests_loose_routing_cseq_and_ack() -> None:
     assert ack.cseq.seq == 10
     assert str(ack.uri) == "sip:bob@192.0.2.2:5062"
     assert [str(r.uri) for r in ack.routes] == ["sip:p2.example.com;lr", "sip:p1.example.com;lr"]
-    info = dialog.create_request("INFO", via("z9hG4bK1"), body=b"Signal=5\r\n",
-                                 headers=[("Content-Type", "application/dtmf-relay")])  # fmt: skip
+    info = dialog.create_request(
+        "INFO",
+        via("z9hG4bK1"),
+        body=b"Signal=5\r\n",
+        headers=[("Content-Type", "application/dtmf-relay")],
+    )
     bye = dialog.create_request("BYE", via("z9hG4bK2"))
     assert (info.cseq.seq, bye.cseq.seq) == (11, 12)
     assert bye.from_.tag == "atag"
@@ -115,9 +119,10 @@ def test_strict_router_first_hop_becomes_request_uri() -> None:
     dialog = Dialog.from_uac(req, answer(req, 200))
     # UAC reverses: first hop is p1 (loose) -> loose routing.
     assert dialog.route_set[0].uri == SipURI("p1.example.com", params={"lr": None})
-    strict_first = Dialog.from_uac(invite(["<sip:p1.example.com;lr>", "<sip:strict.example.com>"]),
-                                   answer(invite(["<sip:p1.example.com;lr>",
-                                                  "<sip:strict.example.com>"]), 200))  # fmt: skip
+    strict_first = Dialog.from_uac(
+        invite(["<sip:p1.example.com;lr>", "<sip:strict.example.com>"]),
+        answer(invite(["<sip:p1.example.com;lr>", "<sip:strict.example.com>"]), 200),
+    )
     bye = strict_first.create_request("BYE", via())
     assert str(bye.uri) == "sip:strict.example.com"
     assert [str(r.uri) for r in bye.routes] == ["sip:p1.example.com;lr", "sip:bob@192.0.2.2:5062"]
@@ -231,21 +236,32 @@ def _pump(a: _UA, b: _UA, now: float) -> None:
 
 def test_full_call_between_two_in_memory_uas() -> None:
     alice, bob = _UA(ALICE), _UA(BOB)
-    req = Request("INVITE", "sip:bob@192.0.2.2", [
-        ("Via", alice.via()), ("Max-Forwards", 70), ("From", "<sip:alice@example.com>;tag=at"),
-        ("To", "<sip:bob@example.com>"), ("Call-ID", "full-1"), ("CSeq", "1 INVITE"),
-        ("Contact", "<sip:alice@192.0.2.1>"),
-    ], body=b"v=0\r\n")  # fmt: skip
+    req = Request(
+        "INVITE",
+        "sip:bob@192.0.2.2",
+        [
+            ("Via", alice.via()),
+            ("Max-Forwards", 70),
+            ("From", "<sip:alice@example.com>;tag=at"),
+            ("To", "<sip:bob@example.com>"),
+            ("Call-ID", "full-1"),
+            ("CSeq", "1 INVITE"),
+            ("Contact", "<sip:alice@192.0.2.1>"),
+        ],
+        body=b"v=0\r\n",
+    )
     alice.tx.send_request(req, BOB, 0.0)
     sent_invite = req
     _pump(alice, bob, 0.0)
     (incoming,) = [e for e in iter(bob.tx.next_event, None) if isinstance(e, RequestReceived)]
-    ringing = make_response(incoming.request, 180, to_tag="bt",
-                            headers=[("Contact", "<sip:bob@192.0.2.2>")])  # fmt: skip
+    ringing = make_response(
+        incoming.request, 180, to_tag="bt", headers=[("Contact", "<sip:bob@192.0.2.2>")]
+    )
     bob.dialogs.uas_response(incoming.request, ringing)
     bob.tx.send_response(ringing, 0.1)
-    ok = make_response(incoming.request, 200, to_tag="bt",
-                       headers=[("Contact", "<sip:bob@192.0.2.2>")])  # fmt: skip
+    ok = make_response(
+        incoming.request, 200, to_tag="bt", headers=[("Contact", "<sip:bob@192.0.2.2>")]
+    )
     bob_dialog = bob.dialogs.uas_response(incoming.request, ok)
     bob.tx.send_response(ok, 1.0)
     _pump(alice, bob, 1.0)

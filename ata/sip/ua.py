@@ -1,0 +1,780 @@
+"""The user agent core of one SIP line: calls over transactions and dialogs (sans-IO).
+
+Theory of operation
+-------------------
+:class:`UserAgent` glues the :class:`~ata.sip.transaction_layer.TransactionLayer`, the
+:class:`~ata.sip.dialog.DialogSet`, SDP offer/answer (:mod:`ata.sip.sdp`) and digest
+authentication (:mod:`ata.sip.digest`) into phone calls (:mod:`ata.sip.call`).
+
+Driver contract (same as every sans-IO core): feed datagrams/stream frames with
+``receive(data, addr, now, transport)``; send everything ``datagrams_to_send()`` returns; arm a
+timer for ``get_timer()`` and call ``handle_timer(now)``; read ``next_event()`` until None. The
+line layer commands with ``place_call``, ``answer``, ``reject``, ``hang_up``, ``hold``,
+``resume``.
+
+Inbound requests: malformed → 400 (or dropped when unanswerable), counted in ``stats``; then
+RFC 3261 §8.2 checks (:func:`ata.sip.validate.validate_request`), then the dialog
+(481 when a To tag matches nothing), then the method. An incoming INVITE is checked against
+our user (ghost-call protection, 404), the call cap (486) and its SDP (400/488) before the
+phone rings; a 180 is sent at once. Outgoing INVITEs carry an SDP offer; a 401/407 is answered
+once with credentials; a 2xx is ACKed (again for each retransmission); a hang-up before any
+provisional waits for one to CANCEL (RFC 3261 §9.1); a 2xx that crosses our CANCEL is ACKed
+and BYEd. Hold and resume are re-INVITEs with ``sendonly``/``sendrecv``; a 491 schedules the
+§14.1 retry. Re-INVITE/UPDATE offers from the peer are answered and reported as hold/resume.
+
+Next hop: the outbound proxy when configured, else the first Route or the remote target,
+which must be an IP literal unless a ``resolver`` callback is given (DNS lives in the runtime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import replace
+
+from ata.sip.call import (
+    Call,
+    CallAnswered,
+    CallDirection,
+    CallEarlyMedia,
+    CallEnded,
+    CallEvent,
+    CallFailed,
+    CallHeld,
+    CallIncoming,
+    CallInput,
+    CallResumed,
+    CallRinging,
+    CallState,
+    DtmfReceived,
+    MediaUpdate,
+    MessageWaiting,
+    caller_identity,
+)
+from ata.sip.dialog import Dialog, DialogSet
+from ata.sip.digest import DigestClient
+from ata.sip.errors import SipError, SipParseError, SipRequestRejected
+from ata.sip.headers import CSeq, NameAddr
+from ata.sip.message import Request, Response, error_response, make_cancel, make_response
+from ata.sip.parser import parse_message
+from ata.sip.sdp import (
+    AudioConfig,
+    Direction,
+    NegotiatedAudio,
+    SdpError,
+    SdpNegotiationError,
+    SessionDescription,
+    make_answer,
+    make_offer,
+    negotiate_answer,
+    parse_sdp,
+)
+from ata.sip.timers import DEFAULT_TIMERS, TimerConfig
+from ata.sip.transaction import Address, Outgoing, TxKey
+from ata.sip.transaction_layer import (
+    AckReceived,
+    AckTimeout,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    ServerGaveUp,
+    StrayResponse,
+    TransactionLayer,
+    TransactionLimitError,
+    TransactionTimeout,
+    TransportFailed,
+    server_key,
+)
+from ata.sip.ua_support import (
+    ALLOW,
+    SDP,
+    UA_PROFILE,
+    Resolver,
+    UaConfig,
+    addressed_to,
+    authorized_retry,
+    dialog_hop,
+    dtmf_relay,
+    local_contact,
+    local_identity,
+    local_via,
+    message_summary,
+    out_of_dialog_hop,
+)
+from ata.sip.uri import URI, SipURI, escape_user
+from ata.sip.validate import validate_request
+
+
+class UserAgent:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        config: UaConfig,
+        *,
+        credentials: DigestClient | None = None,
+        timers: TimerConfig = DEFAULT_TIMERS,
+        new_id: Callable[[], str] | None = None,
+        rand: Callable[[], float] | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self._new_id = new_id or (lambda: secrets.token_hex(8))
+        self._rand = rand or random.random
+        self._resolver = resolver
+        self.tx = TransactionLayer(timers, new_id=self._new_id)
+        self.dialogs = DialogSet()
+        self.calls: dict[str, Call] = {}
+        self._by_call_id: dict[str, Call] = {}
+        self._client: dict[TxKey, tuple[Call, str]] = {}
+        self._acks: OrderedDict[str, tuple[bytes, Address]] = OrderedDict()
+        self._events: deque[CallEvent] = deque()
+        self._audio = config.audio or AudioConfig(address=config.local_host, port=4000)
+        self.stats: dict[str, int] = {"parse_errors": 0, "answered_errors": 0, "rejected": 0}
+
+    # == driver API =============================================================================
+
+    def receive(self, data: bytes, addr: Address, now: float, transport: str = "udp") -> None:
+        """Feed one datagram (or one frame from :class:`~ata.sip.parser.StreamFramer`)."""
+        try:
+            msg = parse_message(data)
+        except SipParseError as exc:
+            self._parse_failed(exc, addr, transport)
+            return
+        self.receive_message(msg, addr, now, transport)
+
+    def receive_message(
+        self, msg: Request | Response, addr: Address, now: float, transport: str = "udp"
+    ) -> None:
+        try:
+            self.tx.receive(msg, addr, now, transport)
+        except SipParseError as exc:
+            exc.is_request = isinstance(msg, Request)
+            exc.headers = msg.headers
+            self._parse_failed(exc, addr, transport)
+        self._pump(now)
+
+    def next_event(self) -> CallEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def datagrams_to_send(self) -> list[Outgoing]:
+        return self.tx.datagrams_to_send()
+
+    def get_timer(self) -> float | None:
+        deadlines = [c.glare_retry_at for c in self.calls.values() if c.glare_retry_at is not None]
+        tx_deadline = self.tx.get_timer()
+        if tx_deadline is not None:
+            deadlines.append(tx_deadline)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        self.tx.handle_timer(now)
+        for call in list(self.calls.values()):
+            if call.glare_retry_at is not None and call.glare_retry_at <= now:
+                call.glare_retry_at = None
+                if call.state is CallState.CONNECTED:
+                    self._reinvite(call, hold=bool(call.glare_hold), now=now)
+        self._pump(now)
+
+    # == line commands ==========================================================================
+
+    def place_call(self, handle: str, number: str, now: float) -> None:
+        cfg = self.config
+        active = [c for c in self.calls.values() if not c.ended]
+        if handle in self.calls or len(active) >= cfg.max_calls:
+            self._events.append(CallFailed(handle, 503, "Too many calls"))
+            return
+        call_id = f"{self._new_id()}@{cfg.local_host}"
+        tag = self._new_id()
+        offer = make_offer(self._audio, session_id=self._session_id(), session_version=1)
+        uri = SipURI(cfg.domain, user=escape_user(number))
+        request = Request(
+            "INVITE",
+            uri,
+            [
+                ("Via", local_via(self.config)),
+                ("Max-Forwards", 70),
+                ("From", local_identity(self.config).with_tag(tag)),
+                ("To", NameAddr(uri)),
+                ("Call-ID", call_id),
+                ("CSeq", CSeq(1, "INVITE")),
+                ("Contact", local_contact(self.config)),
+                ("Allow", ALLOW),
+                ("User-Agent", cfg.user_agent),
+                ("Content-Type", SDP),
+            ],
+            offer.to_bytes(),
+        )
+        call = Call(handle, CallDirection.OUTGOING, call_id, tag, CallState.CALLING, request)
+        call.local_offer = offer
+        try:
+            dest = self._hop(uri)
+            key = self.tx.send_request(request, dest, now, cfg.transport)
+        except (TransactionLimitError, SipError) as exc:
+            self._events.append(CallFailed(handle, exc.status, exc.reason))
+            return
+        call.invite_key = key
+        self._register(call)
+        self._client[key] = (call, "invite")
+
+    def answer(self, handle: str, now: float) -> bool:
+        call = self.calls.get(handle)
+        if call is None or call.state is not CallState.INCOMING:
+            return False
+        body = b""
+        media = None
+        try:
+            if call.remote_offer is not None:
+                answer, media = make_answer(
+                    call.remote_offer,
+                    self._audio,
+                    session_id=self._session_id(),
+                    session_version=call.session_version,
+                )
+                body = answer.to_bytes()
+            else:
+                offer = make_offer(self._audio, session_id=self._session_id(), session_version=1)
+                call.local_offer = offer
+                body = offer.to_bytes()
+        except (SdpError, SdpNegotiationError) as exc:
+            self._respond_final(call, exc.status, now)
+            call.step(CallInput.REJECT)
+            self._end(call, "rejected")
+            return False
+        headers: list[tuple[str, object]] = [
+            ("Contact", local_contact(self.config)),
+            ("Allow", ALLOW),
+            ("Content-Type", SDP),
+        ]
+        ok = make_response(call.invite, 200, to_tag=call.local_tag, headers=headers, body=body)
+        call.dialog = self.dialogs.uas_response(call.invite, ok)
+        self.tx.send_response(ok, now)
+        call.step(CallInput.ANSWER)
+        if media is not None:
+            call.media = media
+            self._events.append(MediaUpdate(handle, media))
+        return True
+
+    def reject(self, handle: str, status: int, now: float) -> bool:
+        call = self.calls.get(handle)
+        if call is None or call.state is not CallState.INCOMING or not 300 <= status <= 699:
+            return False
+        self._respond_final(call, status, now)
+        call.step(CallInput.REJECT)
+        self._end(call, "rejected")
+        return True
+
+    def hang_up(self, handle: str, now: float) -> bool:
+        call = self.calls.get(handle)
+        if call is None or call.ended:
+            return False
+        state = call.state
+        if state is CallState.INCOMING:
+            return self.reject(handle, 603, now)
+        if not call.step(CallInput.HANG_UP):
+            return False
+        if state is CallState.CALLING:
+            call.hang_up_pending = True  # CANCEL once a provisional arrives (§9.1)
+        elif state is CallState.RINGING:
+            self._send_cancel(call, now)
+        elif state is CallState.CONNECTED:
+            self._send_bye(call, now)
+        self._end(call, "local")
+        return True
+
+    def hold(self, handle: str, now: float) -> bool:
+        return self._hold_or_resume(handle, True, now)
+
+    def resume(self, handle: str, now: float) -> bool:
+        return self._hold_or_resume(handle, False, now)
+
+    # == event pump =============================================================================
+
+    def _pump(self, now: float) -> None:
+        while (ev := self.tx.next_event()) is not None:
+            if isinstance(ev, RequestReceived):
+                self._on_request(ev.request, ev.addr, now)
+            elif isinstance(ev, ResponseReceived):
+                entry = self._client.get(ev.key)
+                if entry is not None:
+                    self._on_response(entry[0], entry[1], ev.request, ev.response, now)
+            elif isinstance(ev, CancelReceived):
+                self._on_cancel(ev.invite_key, now)
+            elif isinstance(ev, AckReceived):
+                self._on_ack(ev.request)
+            elif isinstance(ev, TransactionTimeout | TransportFailed):
+                entry = self._client.pop(ev.key, None)
+                if entry is not None:
+                    cause = "timeout" if isinstance(ev, TransactionTimeout) else "transport"
+                    self._on_failure(entry[0], entry[1], cause, now)
+            elif isinstance(ev, AckTimeout):
+                call = self._by_call_id.get(ev.response.call_id)
+                if call is not None and call.state is CallState.CONNECTED:
+                    call.step(CallInput.TIMEOUT)
+                    self._send_bye(call, now)
+                    self._end(call, "no-ack")
+            elif isinstance(ev, ServerGaveUp):
+                call = self._by_call_id.get(ev.request.call_id)
+                if call is not None and call.state is CallState.INCOMING:
+                    call.step(CallInput.TIMEOUT)
+                    self._end(call, "timeout")
+            elif isinstance(ev, StrayResponse):
+                self._on_stray(ev.response)
+        self._reap()
+
+    # == inbound requests =======================================================================
+
+    def _on_request(self, req: Request, addr: Address, now: float) -> None:
+        try:
+            validate_request(req, UA_PROFILE)
+            dialog = self.dialogs.route_request(req)
+        except SipRequestRejected as rej:
+            self.stats["rejected"] += 1
+            self._answer(req, rej.status, now, headers=rej.extra_headers)
+            return
+        except SipParseError as exc:
+            self.stats["rejected"] += 1
+            self._answer(req, exc.status, now)
+            return
+        if dialog is not None:
+            self._in_dialog(dialog, req, now)
+            return
+        method = req.method
+        if method == "INVITE":
+            self._incoming_invite(req, now)
+        elif method == "OPTIONS":
+            self._answer(req, 200, now, headers=[("Allow", ALLOW), ("Accept", SDP)])
+        elif method == "NOTIFY":
+            self._notify(req, now)
+        else:
+            self._answer(req, 481, now)
+
+    def _incoming_invite(self, req: Request, now: float) -> None:
+        cfg = self.config
+        if cfg.check_request_uri and not addressed_to(self.config, req):
+            self._answer(req, 404, now)
+            return
+        active = [c for c in self.calls.values() if not c.ended]
+        if len(active) >= cfg.max_calls:
+            self._answer(req, 486, now)
+            return
+        offer: SessionDescription | None = None
+        if req.body:
+            try:
+                offer = parse_sdp(req.body)
+                make_answer(offer, self._audio, session_id=1, session_version=1)
+            except (SdpError, SdpNegotiationError) as exc:
+                self._answer(req, exc.status, now)
+                return
+        tag = self._new_id()
+        handle = f"in-{tag}"
+        call = Call(handle, CallDirection.INCOMING, req.call_id, tag, CallState.INCOMING, req)
+        call.remote_offer = offer
+        call.invite_key = server_key(req)
+        self._register(call)
+        ringing = make_response(
+            req, 180, to_tag=tag, headers=[("Contact", local_contact(self.config))]
+        )
+        self.dialogs.uas_response(req, ringing)
+        self.tx.send_response(ringing, now)
+        number, name, withheld = caller_identity(req)
+        alert = tuple(req.headers.values("Alert-Info"))
+        self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
+
+    def _in_dialog(self, dialog: Dialog, req: Request, now: float) -> None:
+        call = self._by_call_id.get(req.call_id)
+        method = req.method
+        if call is None:
+            self._answer(req, 481, now)
+            return
+        if method == "BYE":
+            self._answer(req, 200, now)
+            if call.step(CallInput.REMOTE_BYE):
+                self._end(call, "remote-bye")
+            self.dialogs.remove(dialog)
+        elif method in ("INVITE", "UPDATE"):
+            self._remote_offer(call, dialog, req, now)
+        elif method == "INFO":
+            self._answer(req, 200, now)
+            key, duration = dtmf_relay(req)
+            if key:
+                self._events.append(DtmfReceived(call.handle, key, duration))
+        elif method in ("OPTIONS", "NOTIFY"):
+            self._answer(req, 200, now, headers=[("Allow", ALLOW)])
+        else:
+            self._answer(req, 405, now, headers=[("Allow", ALLOW)])
+
+    def _remote_offer(self, call: Call, dialog: Dialog, req: Request, now: float) -> None:
+        headers: list[tuple[str, object]] = [
+            ("Contact", local_contact(self.config)),
+            ("Allow", ALLOW),
+        ]
+        call.session_version += 1
+        local = self._local_audio(call)
+        media = None
+        if req.body:
+            try:
+                offer = parse_sdp(req.body)
+                answer, media = make_answer(
+                    offer,
+                    local,
+                    session_id=self._session_id(),
+                    session_version=call.session_version,
+                )
+            except (SdpError, SdpNegotiationError) as exc:
+                resp = make_response(req, exc.status, to_tag=dialog.id.local_tag)
+                dialog.sent_response(req, resp)
+                self.tx.send_response(resp, now)
+                return
+            body = answer.to_bytes()
+        else:
+            offer_sdp = make_offer(
+                local, session_id=self._session_id(), session_version=call.session_version
+            )
+            call.local_offer = offer_sdp
+            body = offer_sdp.to_bytes()
+        headers.append(("Content-Type", SDP))
+        ok = make_response(req, 200, to_tag=dialog.id.local_tag, headers=headers, body=body)
+        dialog.sent_response(req, ok)
+        self.tx.send_response(ok, now)
+        if media is not None:
+            self._media_changed(call, media, by_remote=True)
+
+    def _notify(self, req: Request, now: float) -> None:
+        self._answer(req, 200, now)
+        summary = message_summary(req)
+        if summary is not None:
+            self._events.append(MessageWaiting(*summary))
+
+    def _on_cancel(self, invite_key: TxKey, now: float) -> None:
+        for call in self.calls.values():
+            if call.invite_key == invite_key and call.state is CallState.INCOMING:
+                self._respond_final(call, 487, now)
+                call.step(CallInput.REMOTE_CANCEL)
+                self._end(call, "cancelled")
+                return
+
+    def _on_ack(self, ack: Request) -> None:
+        call = self._by_call_id.get(ack.call_id)
+        if call is None or call.local_offer is None or not ack.body:
+            return
+        offer, call.local_offer = call.local_offer, None
+        try:
+            media = negotiate_answer(offer, parse_sdp(ack.body), self._local_audio(call))
+        except (SdpError, SdpNegotiationError):
+            return
+        self._media_changed(call, media, by_remote=True)
+
+    # == responses to our requests ==============================================================
+
+    def _on_response(
+        self, call: Call, purpose: str, req: Request, resp: Response, now: float
+    ) -> None:
+        if purpose == "invite":
+            self._invite_response(call, req, resp, now)
+        elif purpose in ("hold", "resume"):
+            self._reinvite_response(call, purpose, req, resp, now)
+        elif purpose == "bye" and resp.status >= 200:
+            call.step(CallInput.SUCCESS if resp.status < 300 else CallInput.FAILURE)
+
+    def _invite_response(self, call: Call, req: Request, resp: Response, now: float) -> None:
+        status = resp.status
+        if status == 100:
+            return
+        if status < 200:
+            dialog = self.dialogs.uac_response(req, resp)
+            if call.dialog is None:
+                call.dialog = dialog
+            if call.state is CallState.CANCELLING:
+                if call.hang_up_pending:
+                    call.hang_up_pending = False
+                    self._send_cancel(call, now)
+                return
+            call.step(CallInput.PROVISIONAL)
+            media = self._early_media(call, resp)
+            if media is not None:
+                self._events.append(CallEarlyMedia(call.handle, media))
+            elif not call.ringing_reported:
+                call.ringing_reported = True
+                self._events.append(CallRinging(call.handle))
+            return
+        if status < 300:
+            self._invite_success(call, req, resp, now)
+            return
+        self.dialogs.uac_response(req, resp)
+        if status in (401, 407) and self._retry_with_auth(call, req, resp, now):
+            return
+        self._client.pop(call.invite_key or (), None)
+        if call.step(CallInput.FAILURE) and not call.ended_reported:
+            call.ended_reported = True
+            self._events.append(CallFailed(call.handle, status, resp.reason))
+
+    def _invite_success(self, call: Call, req: Request, resp: Response, now: float) -> None:
+        dialog = self.dialogs.uac_response(req, resp)
+        if dialog is None:
+            return
+        if (
+            call.dialog is not None
+            and dialog is not call.dialog
+            and call.state
+            in (
+                CallState.CONNECTED,
+                CallState.TERMINATING,
+            )
+        ):
+            self._send_ack(call, dialog, now)  # a second fork answered: ACK it and BYE it
+            self._send_bye_dialog(call, dialog, now, purpose="fork-bye")
+            return
+        if call.state in (CallState.CONNECTED, CallState.TERMINATING) and call.ack_bytes:
+            self._resend_ack(call)
+            return
+        call.dialog = dialog
+        self._send_ack(call, dialog, now)
+        media = None
+        if call.local_offer is not None and resp.body:
+            try:
+                media = negotiate_answer(call.local_offer, parse_sdp(resp.body), self._audio)
+            except (SdpError, SdpNegotiationError):
+                media = None
+        if call.state is CallState.CANCELLING:
+            call.step(CallInput.SUCCESS)
+            self._send_bye(call, now)
+            return
+        call.step(CallInput.SUCCESS)
+        call.local_offer = None
+        if media is None:
+            call.step(CallInput.HANG_UP)
+            self._send_bye(call, now)
+            call.ended_reported = True
+            self._events.append(CallFailed(call.handle, 488, "No usable SDP answer"))
+            return
+        self._events.append(CallAnswered(call.handle))
+        call.media = media
+        self._events.append(MediaUpdate(call.handle, media))
+
+    def _retry_with_auth(self, call: Call, req: Request, resp: Response, now: float) -> bool:
+        if self.credentials is None or call.auth_attempts >= self.config.max_auth_attempts:
+            return False
+        retry = authorized_retry(req, resp, self.credentials, local_via(self.config))
+        if retry is None:
+            return False
+        call.auth_attempts += 1
+        self._client.pop(call.invite_key or (), None)
+        try:
+            key = self.tx.send_request(retry, self._hop(retry.uri), now, self.config.transport)
+        except SipError:
+            return False
+        call.invite, call.invite_key = retry, key
+        self._client[key] = (call, "invite")
+        return True
+
+    def _reinvite_response(
+        self, call: Call, purpose: str, req: Request, resp: Response, now: float
+    ) -> None:
+        dialog = call.dialog
+        if dialog is None or resp.status < 200:
+            return
+        dialog.receive_response(req, resp)
+        if resp.status == 491:
+            call.glare_retry_at = now + dialog.glare_retry_delay(self._rand())
+            call.glare_hold = purpose == "hold"
+            return
+        if resp.status >= 300:
+            call.local_offer = None
+            return
+        self._send_ack(call, dialog, now, cseq=req.cseq.seq)
+        offer, call.local_offer = call.local_offer, None
+        call.held_local = purpose == "hold"
+        if offer is not None and resp.body:
+            try:
+                media = negotiate_answer(offer, parse_sdp(resp.body), self._local_audio(call))
+            except (SdpError, SdpNegotiationError):
+                return
+            call.media = media
+            self._events.append(MediaUpdate(call.handle, media))
+        event = CallHeld if purpose == "hold" else CallResumed
+        self._events.append(event(call.handle, by_remote=False))
+
+    def _on_failure(self, call: Call, purpose: str, cause: str, now: float) -> None:
+        if purpose == "invite":
+            if call.step(CallInput.TIMEOUT) and not call.ended_reported:
+                call.ended_reported = True
+                self._events.append(CallFailed(call.handle, 408, cause))
+        elif purpose in ("hold", "resume") and call.state is CallState.CONNECTED:
+            call.step(CallInput.TIMEOUT)
+            self._send_bye(call, now)
+            self._end(call, cause)
+        elif purpose == "bye":
+            call.step(CallInput.TIMEOUT)
+
+    def _on_stray(self, resp: Response) -> None:
+        if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
+            cached = self._acks.get(resp.call_id)
+            if cached is not None:
+                self.tx.send_bytes(cached[0], cached[1], self.config.transport)
+
+    # == helpers ==================================================================================
+
+    def _hold_or_resume(self, handle: str, hold: bool, now: float) -> bool:
+        call = self.calls.get(handle)
+        if call is None or call.state is not CallState.CONNECTED or call.dialog is None:
+            return False
+        if call.dialog.pending_invite_out or call.dialog.pending_invite_in:
+            call.glare_retry_at = now + call.dialog.glare_retry_delay(self._rand())
+            call.glare_hold = hold
+            return True
+        self._reinvite(call, hold, now)
+        return True
+
+    def _reinvite(self, call: Call, hold: bool, now: float) -> None:
+        dialog = call.dialog
+        if dialog is None:
+            return
+        call.session_version += 1
+        audio = replace(self._audio, direction=Direction.SENDONLY if hold else Direction.SENDRECV)
+        offer = make_offer(
+            audio, session_id=self._session_id(), session_version=call.session_version
+        )
+        call.local_offer = offer
+        req = dialog.create_request(
+            "INVITE",
+            local_via(self.config),
+            headers=[("Allow", ALLOW), ("Content-Type", SDP)],
+            body=offer.to_bytes(),
+        )
+        self._send_in_dialog(call, dialog, req, "hold" if hold else "resume", now)
+
+    def _send_in_dialog(
+        self, call: Call, dialog: Dialog, req: Request, purpose: str, now: float
+    ) -> None:
+        try:
+            key = self.tx.send_request(req, self._dialog_hop(dialog), now, self.config.transport)
+        except SipError:
+            return
+        self._client[key] = (call, purpose)
+
+    def _send_bye(self, call: Call, now: float) -> None:
+        if call.dialog is not None:
+            self._send_bye_dialog(call, call.dialog, now, purpose="bye")
+            self.dialogs.remove(call.dialog)
+
+    def _send_bye_dialog(self, call: Call, dialog: Dialog, now: float, purpose: str) -> None:
+        bye = dialog.create_request("BYE", local_via(self.config))
+        self._send_in_dialog(call, dialog, bye, purpose, now)
+
+    def _send_cancel(self, call: Call, now: float) -> None:
+        cancel = make_cancel(call.invite)
+        try:
+            key = self.tx.send_request(
+                cancel,
+                self._hop(call.invite.uri),
+                now,
+                self.config.transport,
+            )
+        except SipError:
+            return
+        self._client[key] = (call, "cancel")
+
+    def _send_ack(self, call: Call, dialog: Dialog, now: float, cseq: int | None = None) -> None:
+        via = local_via(self.config)
+        via.params["branch"] = self.tx.new_branch()
+        ack = dialog.create_request("ACK", via, cseq=cseq or dialog.invite_cseq)
+        dest = self._dialog_hop(dialog)
+        data = ack.to_bytes()
+        call.ack_bytes = data
+        self._acks[call.call_id] = (data, dest)
+        while len(self._acks) > 64:
+            self._acks.popitem(last=False)
+        self.tx.send_bytes(data, dest, self.config.transport)
+
+    def _resend_ack(self, call: Call) -> None:
+        cached = self._acks.get(call.call_id)
+        if cached is not None:
+            self.tx.send_bytes(cached[0], cached[1], self.config.transport)
+
+    def _early_media(self, call: Call, resp: Response) -> NegotiatedAudio | None:
+        if call.local_offer is None or not resp.body or call.early_media_reported:
+            return None
+        try:
+            media = negotiate_answer(call.local_offer, parse_sdp(resp.body), self._audio)
+        except (SdpError, SdpNegotiationError):
+            return None
+        call.early_media_reported = True
+        call.media = media
+        return media
+
+    def _media_changed(self, call: Call, media: NegotiatedAudio, by_remote: bool) -> None:
+        was_held = call.held_remote
+        # The peer holds us when it no longer wants our media (sendonly/inactive offer).
+        call.held_remote = not media.direction.sends and not call.held_local
+        call.media = media
+        self._events.append(MediaUpdate(call.handle, media))
+        if call.held_remote and not was_held:
+            self._events.append(CallHeld(call.handle, by_remote=by_remote))
+        elif was_held and not call.held_remote:
+            self._events.append(CallResumed(call.handle, by_remote=by_remote))
+
+    def _local_audio(self, call: Call) -> AudioConfig:
+        if call.held_local:
+            return replace(self._audio, direction=Direction.SENDONLY)
+        return self._audio
+
+    def _respond_final(self, call: Call, status: int, now: float) -> None:
+        resp = make_response(call.invite, status, to_tag=call.local_tag)
+        self.dialogs.uas_response(call.invite, resp)
+        with contextlib.suppress(SipParseError):  # the INVITE transaction may be gone
+            self.tx.send_response(resp, now)
+
+    def _answer(
+        self,
+        req: Request,
+        status: int,
+        now: float,
+        headers: list[tuple[str, str]] | list[tuple[str, object]] | None = None,
+    ) -> None:
+        if req.method == "ACK":
+            return
+        resp = make_response(req, status, to_tag=self._new_id(), headers=headers or [])
+        try:
+            self.tx.send_response(resp, now)
+        except SipParseError:
+            self.stats["answered_errors"] += 1
+
+    def _parse_failed(self, exc: SipParseError, addr: Address, transport: str) -> None:
+        self.stats["parse_errors"] += 1
+        resp = error_response(exc)
+        if resp is not None:
+            self.stats["answered_errors"] += 1
+            self.tx.send_stateless(resp, addr, transport)
+
+    def _end(self, call: Call, cause: str) -> None:
+        if not call.ended_reported:
+            call.ended_reported = True
+            self._events.append(CallEnded(call.handle, cause))
+
+    def _register(self, call: Call) -> None:
+        self.calls[call.handle] = call
+        self._by_call_id[call.call_id] = call
+
+    def _hop(self, uri: URI) -> Address:
+        return out_of_dialog_hop(self.config, uri, self._resolver)
+
+    def _dialog_hop(self, dialog: Dialog) -> Address:
+        return dialog_hop(self.config, dialog, self._resolver)
+
+    def _session_id(self) -> int:
+        return int(self._rand() * 2**31) + 1
+
+    def _reap(self) -> None:
+        for handle, call in list(self.calls.items()):
+            if call.ended:
+                del self.calls[handle]
+                if self._by_call_id.get(call.call_id) is call:
+                    del self._by_call_id[call.call_id]
+                if call.dialog is not None:
+                    self.dialogs.remove(call.dialog)
+        self.dialogs.purge_terminated()

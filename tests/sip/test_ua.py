@@ -1,0 +1,492 @@
+"""The call layer end to end: two real UserAgents exchanging real bytes on a fake clock
+(an in-memory network that can drop datagrams), plus a challenging proxy built from the
+real DigestServer."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from ata.sip.call import (
+    CallAnswered,
+    CallEarlyMedia,
+    CallEnded,
+    CallEvent,
+    CallFailed,
+    CallHeld,
+    CallIncoming,
+    CallResumed,
+    CallRinging,
+    DtmfReceived,
+    MediaUpdate,
+    MessageWaiting,
+    caller_identity,
+)
+from ata.sip.digest import AuthOutcome, DigestClient, DigestServer
+from ata.sip.message import Request, Response, make_response
+from ata.sip.parser import parse_message
+from ata.sip.sdp import AudioConfig, Direction
+from ata.sip.ua import UaConfig, UserAgent
+from ata.sip.ua_support import local_via
+
+A = ("192.0.2.1", 5060)
+B = ("192.0.2.2", 5060)
+
+
+def make_ua(addr: tuple[str, int], user: str, peer: tuple[str, int], **kw: object) -> UserAgent:
+    cfg = UaConfig(
+        user=user,
+        domain="example.com",
+        local_host=addr[0],
+        local_port=addr[1],
+        display_name=user.title(),
+        outbound_proxy=peer,
+        audio=AudioConfig(address=addr[0], port=40000 if addr == A else 50000),
+    )
+    return UserAgent(cfg, **kw)  # type: ignore[arg-type]
+
+
+class Net:
+    """Delivers datagrams between UAs (and optional extra handlers) on a fake clock."""
+
+    def __init__(self, uas: dict[tuple[str, int], UserAgent]) -> None:
+        self.uas = uas
+        self.now = 0.0
+        self.drop: Callable[[bytes], bool] = lambda data: False
+        self.handlers: dict[tuple[str, int], Callable[[bytes, tuple[str, int]], None]] = {}
+        self.events: dict[tuple[str, int], list[CallEvent]] = {a: [] for a in uas}
+        self.sent = 0
+
+    def pump(self) -> None:
+        for _ in range(50):
+            moved = False
+            for addr, ua in self.uas.items():
+                for out in ua.datagrams_to_send():
+                    moved = True
+                    self.sent += 1
+                    if self.drop(out.data):
+                        continue
+                    if out.addr in self.uas:
+                        self.uas[out.addr].receive(out.data, addr, self.now)
+                    elif out.addr in self.handlers:
+                        self.handlers[out.addr](out.data, addr)
+                while (ev := ua.next_event()) is not None:
+                    self.events[addr].append(ev)
+            if not moved:
+                return
+
+    def run(self, until: float) -> None:
+        self.pump()
+        while True:
+            deadlines = [d for ua in self.uas.values() if (d := ua.get_timer()) is not None]
+            if not deadlines or min(deadlines) > until:
+                break
+            self.now = max(self.now, min(deadlines))
+            for ua in self.uas.values():
+                ua.handle_timer(self.now)
+            self.pump()
+        self.now = max(self.now, until)
+
+    def take(self, addr: tuple[str, int]) -> list[CallEvent]:
+        out, self.events[addr] = self.events[addr], []
+        return out
+
+
+def pair() -> tuple[UserAgent, UserAgent, Net]:
+    alice = make_ua(A, "alice", B)
+    bob = make_ua(B, "bob", A)
+    return alice, bob, Net({A: alice, B: bob})
+
+
+def _types(events: list[CallEvent]) -> list[type]:
+    return [type(e) for e in events]
+
+
+def ring_bob(alice: UserAgent, net: Net) -> CallIncoming:
+    alice.place_call("c1", "bob", net.now)
+    net.pump()
+    incoming = [e for e in net.take(B) if isinstance(e, CallIncoming)]
+    assert len(incoming) == 1
+    return incoming[0]
+
+
+def test_call_answer_and_hang_up() -> None:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    assert (incoming.number, incoming.name, incoming.withheld) == ("alice", "Alice", "")
+    assert _types(net.take(A)) == [CallRinging]
+    assert bob.answer(incoming.handle, net.now)
+    net.pump()
+    a_events = net.take(A)
+    assert _types(a_events) == [CallAnswered, MediaUpdate]
+    media = a_events[1]
+    assert isinstance(media, MediaUpdate)
+    assert media.media.remote_address == ("192.0.2.2", 50000)
+    assert media.media.codec.name == "PCMU"
+    (b_media,) = net.take(B)
+    assert isinstance(b_media, MediaUpdate)
+    assert b_media.media.remote_address == ("192.0.2.1", 40000)
+    net.run(5.0)
+    assert net.take(A) == []
+    assert net.take(B) == []  # ACK arrived: no AckTimeout
+    assert alice.hang_up("c1", net.now)
+    net.pump()
+    assert net.take(A) == [CallEnded("c1", "local")]
+    assert net.take(B) == [CallEnded(incoming.handle, "remote-bye")]
+    assert alice.calls == {}
+    assert bob.calls == {}
+    net.run(100.0)
+    assert len(alice.tx) == 0
+    assert len(bob.tx) == 0
+    assert len(alice.dialogs) == 0
+    assert len(bob.dialogs) == 0
+
+
+def test_cancel_while_ringing() -> None:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    net.take(A)
+    assert alice.hang_up("c1", net.now)
+    net.pump()
+    assert net.take(A) == [CallEnded("c1", "local")]
+    assert net.take(B) == [CallEnded(incoming.handle, "cancelled")]
+    assert not bob.answer(incoming.handle, net.now)
+    net.run(100.0)
+    assert net.take(A) == []  # the 487 is not reported as a failure
+    assert len(alice.tx) == 0
+    assert len(bob.tx) == 0
+
+
+def test_hang_up_before_any_provisional_cancels_when_one_arrives() -> None:
+    alice, bob, net = pair()
+    alice.place_call("c1", "bob", 0.0)
+    assert alice.hang_up("c1", 0.0)  # nothing received yet: CANCEL must wait for a 1xx
+    (invite,) = alice.datagrams_to_send()
+    assert invite.data.startswith(b"INVITE ")
+    bob.receive(invite.data, A, 0.0)
+    net.pump()
+    assert net.take(A) == [CallEnded("c1", "local")]
+    b_events = net.take(B)
+    assert _types(b_events) == [CallIncoming, CallEnded]
+    assert isinstance(b_events[1], CallEnded)
+    assert b_events[1].cause == "cancelled"
+
+
+def test_reject_is_reported_as_failure_with_status() -> None:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    net.take(A)
+    assert bob.reject(incoming.handle, 486, net.now)
+    net.pump()
+    assert net.take(A) == [CallFailed("c1", 486, "Busy Here")]
+    assert net.take(B) == [CallEnded(incoming.handle, "rejected")]
+
+
+def test_no_answer_from_network_times_out_with_408() -> None:
+    alice, _bob, net = pair()
+    net.drop = lambda data: True
+    alice.place_call("c1", "bob", 0.0)
+    net.run(40.0)
+    assert net.take(A) == [CallFailed("c1", 408, "timeout")]
+    assert alice.calls == {}
+
+
+def test_call_survives_heavy_loss() -> None:
+    alice, bob, net = pair()
+    rng = random.Random(7)
+    net.drop = lambda data: rng.random() < 0.4  # 40 % loss, both directions
+    alice.place_call("c1", "bob", 0.0)
+    net.run(3.0)
+    (incoming,) = [e for e in net.take(B) if isinstance(e, CallIncoming)]
+    bob.answer(incoming.handle, net.now)
+    net.run(40.0)
+    assert CallAnswered("c1") in net.take(A)
+    assert alice.calls["c1"].state.name == "CONNECTED"
+    assert bob.calls[incoming.handle].state.name == "CONNECTED"
+
+
+def _connected() -> tuple[UserAgent, UserAgent, Net, str]:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    bob.answer(incoming.handle, net.now)
+    net.pump()
+    net.take(A)
+    net.take(B)
+    return alice, bob, net, incoming.handle
+
+
+def test_hold_and_resume_both_ways() -> None:
+    alice, _bob, net, bob_handle = _connected()
+    assert alice.hold("c1", net.now)
+    net.pump()
+    a_events = net.take(A)
+    assert CallHeld("c1", by_remote=False) in a_events
+    update = next(e for e in a_events if isinstance(e, MediaUpdate))
+    assert update.media.direction is Direction.SENDONLY
+    b_events = net.take(B)
+    assert CallHeld(bob_handle, by_remote=True) in b_events
+    b_update = next(e for e in b_events if isinstance(e, MediaUpdate))
+    assert b_update.media.remote_address is None  # bob must not send while held
+    assert alice.resume("c1", net.now)
+    net.pump()
+    assert CallResumed("c1", by_remote=False) in net.take(A)
+    assert CallResumed(bob_handle, by_remote=True) in net.take(B)
+
+
+def test_reinvite_glare_gets_491_and_retries() -> None:
+    alice, bob, net, bob_handle = _connected()
+    alice.hold("c1", net.now)
+    bob.hold(bob_handle, net.now)
+    net.pump()  # both re-INVITEs cross: each side answers the other 491
+    assert not any(isinstance(e, CallHeld) and not e.by_remote for e in net.take(A))
+    net.run(10.0)
+    a_events = net.take(A) + net.take(B)
+    held = [e for e in a_events if isinstance(e, CallHeld) and not e.by_remote]
+    assert {e.handle for e in held} == {"c1", bob_handle}
+    assert alice.calls["c1"].state.name == "CONNECTED"
+
+
+def test_info_dtmf_relay() -> None:
+    alice, _bob, net, bob_handle = _connected()
+    dialog = alice.calls["c1"].dialog
+    assert dialog is not None
+    info = dialog.create_request(
+        "INFO",
+        local_via(alice.config),
+        headers=[("Content-Type", "application/dtmf-relay")],
+        body=b"Signal=5\r\nDuration=160\r\n",
+    )
+    alice.tx.send_request(info, B, net.now)
+    net.pump()
+    assert net.take(B) == [DtmfReceived(bob_handle, "5", 160)]
+
+
+def test_ghost_calls_and_garbage_are_refused() -> None:
+    _alice, bob, _net = pair()
+    ghost = Request(
+        "INVITE",
+        "sip:100@192.0.2.2",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKscan"),
+            ("From", '"sipvicious" <sip:100@203.0.113.5>;tag=x'),
+            ("To", "<sip:100@192.0.2.2>"),
+            ("Call-ID", "scan1"),
+            ("CSeq", "1 INVITE"),
+            ("Max-Forwards", "70"),
+        ],
+    )
+    bob.receive(ghost.to_bytes(), ("203.0.113.5", 5060), 0.0)
+    statuses = [parse_message(o.data).status for o in bob.datagrams_to_send()]  # type: ignore[union-attr]
+    assert statuses == [100, 404]
+    assert bob.next_event() is None
+    bob.receive(
+        b"INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKq\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: z\r\nCSeq: 1 INVITE\r\n"
+        b"Content-Length: 99\r\n\r\n",
+        ("198.51.100.1", 5060),
+        0.0,
+    )
+    (answer,) = bob.datagrams_to_send()
+    assert parse_message(answer.data).status == 400  # type: ignore[union-attr]
+    bob.receive(b"\x00\xffgarbage", ("198.51.100.1", 5060), 0.0)
+    assert bob.datagrams_to_send() == []
+    assert bob.stats["parse_errors"] == 2
+    assert bob.next_event() is None
+
+
+def test_bad_sdp_and_no_common_codec_rejected_before_ringing() -> None:
+    alice, bob, net = pair()
+    bob_gsm_only = make_ua(B, "bob", A)
+    bob_gsm_only._audio = AudioConfig(address=B[0], port=5000, codecs=("GSM",))
+    net.uas[B] = bob_gsm_only
+    alice.place_call("c1", "bob", 0.0)
+    net.pump()
+    assert net.take(B) == []
+    assert net.take(A) == [CallFailed("c1", 488, "Not Acceptable Here")]
+    del bob
+
+
+def test_message_waiting_notify() -> None:
+    _alice, bob, _net = pair()
+    notify = Request(
+        "NOTIFY",
+        "sip:bob@192.0.2.2",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmwi"),
+            ("From", "<sip:voicemail@example.com>;tag=v"),
+            ("To", "<sip:bob@example.com>"),
+            ("Call-ID", "mwi1"),
+            ("CSeq", "1 NOTIFY"),
+            ("Event", "message-summary"),
+            ("Content-Type", "application/simple-message-summary"),
+        ],
+        body=b"Messages-Waiting: yes\r\nVoice-Message: 2/8 (0/2)\r\n",
+    )
+    bob.receive(notify.to_bytes(), A, 0.0)
+    ev = bob.next_event()
+    assert isinstance(ev, MessageWaiting)
+    assert ev.waiting
+
+
+def test_proxy_auth_challenge_is_answered_once() -> None:
+    server = DigestServer("example.com", b"k" * 32, algorithms=("MD5",))
+    alice = make_ua(A, "alice", B, credentials=DigestClient("alice", "s3cret"))
+    proxy_log: list[int] = []
+    net = Net({A: alice})
+
+    def proxy(data: bytes, src: tuple[str, int]) -> None:
+        msg = parse_message(data)
+        if not isinstance(msg, Request) or msg.method != "INVITE":
+            return
+        auth = msg.headers.get("Proxy-Authorization")
+        if auth is None:
+            resp = make_response(
+                msg,
+                407,
+                to_tag="p",
+                headers=[("Proxy-Authenticate", v) for v in server.challenges(0.0)],
+            )
+        else:
+            result = server.verify(auth, "INVITE", {"alice": "s3cret"}.get, 0.0)
+            resp = make_response(
+                msg,
+                200 if result.outcome is AuthOutcome.OK else 403,
+                to_tag="p",
+                headers=[("Contact", "<sip:bob@192.0.2.2>")],
+                body=_answer_sdp(),
+            )
+            if resp.status == 200:
+                resp.headers.add("Content-Type", "application/sdp")
+        proxy_log.append(resp.status)
+        alice.receive(resp.to_bytes(), src, net.now)
+
+    net.handlers[B] = proxy
+    alice.place_call("c1", "bob", 0.0)
+    net.pump()
+    assert proxy_log == [407, 200]
+    assert CallAnswered("c1") in net.take(A)
+
+
+def test_wrong_password_fails_without_looping() -> None:
+    server = DigestServer("example.com", b"k" * 32, algorithms=("MD5",))
+    alice = make_ua(A, "alice", B, credentials=DigestClient("alice", "wrong"))
+    net = Net({A: alice})
+    statuses: list[int] = []
+
+    def proxy(data: bytes, src: tuple[str, int]) -> None:
+        msg = parse_message(data)
+        if isinstance(msg, Request) and msg.method == "INVITE":
+            resp = make_response(
+                msg,
+                407,
+                to_tag="p",
+                headers=[("Proxy-Authenticate", v) for v in server.challenges(0.0)],
+            )
+            statuses.append(407)
+            alice.receive(resp.to_bytes(), src, 0.0)
+
+    net.handlers[B] = proxy
+    alice.place_call("c1", "bob", 0.0)
+    net.pump()
+    assert statuses == [407, 407]
+    assert net.take(A) == [CallFailed("c1", 407, "Proxy Authentication Required")]
+
+
+def _answer_sdp() -> bytes:
+    return (
+        b"v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\n"
+        b"m=audio 50000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+
+
+def test_early_media_from_183_with_sdp() -> None:
+    alice = make_ua(A, "alice", B)
+    net = Net({A: alice})
+
+    def proxy(data: bytes, src: tuple[str, int]) -> None:
+        msg = parse_message(data)
+        if isinstance(msg, Request) and msg.method == "INVITE":
+            resp = make_response(
+                msg,
+                183,
+                to_tag="e",
+                body=_answer_sdp(),
+                headers=[("Content-Type", "application/sdp")],
+            )
+            alice.receive(resp.to_bytes(), src, 0.0)
+
+    net.handlers[B] = proxy
+    alice.place_call("c1", "bob", 0.0)
+    net.pump()
+    (ev,) = net.take(A)
+    assert isinstance(ev, CallEarlyMedia)
+    assert ev.media.remote_address == ("192.0.2.2", 50000)
+
+
+def _invite_with(headers: list[tuple[str, str]]) -> Request:
+    base = [
+        ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKid"),
+        ("To", "<sip:bob@example.com>"),
+        ("Call-ID", "id1"),
+        ("CSeq", "1 INVITE"),
+    ]
+    return parse_message(Request("INVITE", "sip:bob@example.com", base + headers).to_bytes())  # type: ignore[return-value]
+
+
+def test_caller_identity_sources_and_privacy() -> None:
+    plain = _invite_with([("From", '"Ada L" <sip:+15551234@example.com>;tag=1')])
+    assert caller_identity(plain) == ("+15551234", "Ada L", "")
+    pai = _invite_with(
+        [
+            ("From", '"Trunk" <sip:trunk@example.com>;tag=1'),
+            ("P-Asserted-Identity", '"Grace H" <sip:+15550001@carrier.example>, <tel:+15550001>'),
+        ]
+    )
+    assert caller_identity(pai) == ("+15550001", "Grace H", "")
+    tel = _invite_with(
+        [
+            ("From", "<sip:x@example.com>;tag=1"),
+            ("P-Asserted-Identity", "<tel:+4930123;phone-context=x>"),
+        ]
+    )
+    assert caller_identity(tel)[0] == "+4930123"
+    rpid = _invite_with(
+        [
+            ("From", "<sip:gw@example.com>;tag=1"),
+            ("Remote-Party-ID", '"Secret" <sip:+1555@example.com>;party=calling;privacy=full'),
+        ]
+    )
+    assert caller_identity(rpid)[2] == "private"
+    anon = _invite_with([("From", '"Anonymous" <sip:anonymous@anonymous.invalid>;tag=1')])
+    assert caller_identity(anon) == ("", "", "private")
+    withheld = _invite_with([("From", '"Bob" <sip:+1555@example.com>;tag=1'), ("Privacy", "id")])
+    assert caller_identity(withheld)[0] == ""
+    assert caller_identity(withheld)[2] == "private"
+    nouser = _invite_with([("From", "<sip:example.com>;tag=1")])
+    assert caller_identity(nouser) == ("", "", "unavailable")
+
+
+def test_alert_info_reaches_the_line() -> None:
+    _alice, bob, _net = pair()
+    req = Request(
+        "INVITE",
+        "sip:bob@192.0.2.2",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKai"),
+            ("From", "<sip:alice@example.com>;tag=a"),
+            ("To", "<sip:bob@example.com>"),
+            ("Call-ID", "ai1"),
+            ("CSeq", "1 INVITE"),
+            ("Alert-Info", "<http://127.0.0.1/Bellcore-dr2>, <urn:alert:service:call-waiting>"),
+        ],
+    )
+    bob.receive(req.to_bytes(), A, 0.0)
+    ev = bob.next_event()
+    assert isinstance(ev, CallIncoming)
+    assert ev.alert_info == ("<http://127.0.0.1/Bellcore-dr2>", "<urn:alert:service:call-waiting>")
+    assert not ev.offer
+    assert bob.answer(ev.handle, 0.0)
+    ok = [parse_message(o.data) for o in bob.datagrams_to_send()][-1]
+    assert isinstance(ok, Response)
+    assert ok.status == 200
+    assert ok.body.startswith(b"v=0")  # no offer in the INVITE: we offer in the 200
