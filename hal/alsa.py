@@ -22,10 +22,14 @@ again.
 
 Why no thread: the loop-polled design needs none, keeps every port callback on the loop
 thread (so ``BufferedAudioPort`` needs no locks), and its wake-up is the kernel's period
-interrupt. The alternative (one thread per device doing blocking reads, handing frames
-through a ring) was not built: the build machines have no clocked ALSA device (alsa-lib's
-``null``/``file`` plugins are unclocked), so the jitter comparison the design asks for can only
-be made on a Pi; ``bench/bench_sim_clock.py`` measures the loop's own timer jitter meanwhile.
+interrupt. The alternative — one thread per device doing blocking reads and handing frames to
+the loop — was measured by ``bench/bench_alsa_pacing.py`` with a kernel timerfd standing in for
+the codec's period interrupt (no clocked ALSA device exists on the build machines): the median
+latency to the media coroutine is the same (0.15–0.4 ms idle or with a busy loop), but the
+thread hand-off has the worse tail (p99 1.6–3.6× the loop's, e.g. 8.4 vs 5.3 ms with a busy
+loop), since the woken thread must win the GIL and then wake the loop again. A CPU-bound
+Python thread delays both by the 5 ms GIL switch interval, another reason to avoid threads.
+Re-run the bench on the Pi to confirm.
 
 **Clock pacing** (``clock=``): for unclocked userspace plugins (``type null`` capture returns
 silence at once, ``type file`` playback writes to a file, whose poll descriptor — /dev/full — the
