@@ -228,6 +228,13 @@ class VirtualPhone:
         if a.size:
             self._mouth.append(np.clip(a, -32768, 32767).astype(np.int16))
 
+    def speak_wav(self, path: str | Path) -> None:
+        """Queue the samples of an 8 kHz 16-bit mono WAV file (e.g. recorded speech)."""
+        with wave.open(str(path), "rb") as w:
+            if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
+                raise ValueError(f"{path}: need an 8000 Hz mono 16-bit WAV")
+            self.speak(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"))
+
     def play_tone(self, freqs: tuple[float, ...], duration_s: float, level_dbm0: float) -> None:
         self.speak(tone(freqs, duration_s, level_dbm0))
 

@@ -267,6 +267,27 @@ async def test_recording_ring_buffer_and_wav(tmp_path: Path) -> None:
     assert np.array_equal(mid, x[-4000:-2000])
 
 
+async def test_speak_wav_round_trip(tmp_path: Path) -> None:
+    rig = Rig()
+    rig.phone.off_hook()
+    x = (np.arange(3200) % 700 * 20 - 7000).astype(np.int16)
+    rig.play(x)
+    await rig.clock.advance_to(50.0 + 20 * 0.02)  # the 20 frames have just been heard
+    path = rig.phone.save_wav(tmp_path / "in.wav", seconds=0.4)
+    rig.captured()
+    rig.phone.speak_wav(path)
+    await rig.clock.run(rig.phone.wait_spoken())
+    assert np.array_equal(rig.captured()[:3200], x)
+    bad = tmp_path / "bad.wav"
+    with wave.open(str(bad), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(8))
+    with pytest.raises(ValueError, match="mono"):
+        rig.phone.speak_wav(bad)
+
+
 async def test_wait_for_times_out_on_the_clock() -> None:
     rig = Rig()
     ok = await rig.clock.run(rig.phone.wait_for_ring(timeout_s=3.0))
