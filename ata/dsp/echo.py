@@ -23,6 +23,9 @@ Control:
 - *Divergence guard*: if the output is persistently stronger than the input, the filter is
   reset (this never happens with the guards above; it is a last resort).
 - *Far end silent*: no adaptation (nothing to learn from, only noise).
+- ``nlp=True`` adds :class:`ata.dsp.echo_nlp.ComfortNoiseNlp`: echo-only frames are replaced
+  by comfort noise at the line's background level (off by default; the ERLE figures below are
+  without it).
 - ``enabled`` toggles cancellation (frames pass through unchanged); ``disable()`` is what the
   line layer calls when DSP-1's CED/ANSam detector (``ata.dsp.fax``) sees 2100 Hz with phase
   reversals, as G.164/G.165 require for V-series modems and fax; ``enable()`` re-arms it.
@@ -53,6 +56,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from ata.dsp.echo_nlp import ComfortNoiseNlp
 from ata.dsp.levels import FRAME_SAMPLES, SAMPLE_RATE, Samples, dbm0_to_amplitude
 
 N: Final = FRAME_SAMPLES
@@ -87,6 +91,7 @@ class EchoCanceller:
         p_keep: float = 0.98,
         refine_below_db: float = 20.0,
         relative_floor: float = 0.01,
+        nlp: bool = False,
     ) -> None:
         if not 0 < tail_ms <= 256:
             raise ValueError("tail_ms must be in (0, 256]")
@@ -106,6 +111,7 @@ class EchoCanceller:
         self._far_peaks = [0.0] * (self.partitions + 1)
         self._p_keep = p_keep
         self.relative_floor = relative_floor
+        self._floor_per_bin = relative_floor / (N + 1)
         self.refine_below = refine_below_db
         self._mu = step / self.partitions
         self._hangover = 0
@@ -113,7 +119,8 @@ class EchoCanceller:
         self._far_prev_pow = 0.0
         self._bad_frames = 0
         self._erle_smooth = 0.0  # smoothed per-frame ERLE in dB while adapting
-        self.last: EchoStats | None = None
+        self._stats: tuple[float, float, bool, bool] | None = None
+        self.nlp = ComfortNoiseNlp() if nlp else None
         self.resets = 0
 
     # -- control -------------------------------------------------------------------------------
@@ -136,17 +143,24 @@ class EchoCanceller:
 
     # -- processing ----------------------------------------------------------------------------
     def _update(
-        self, xf: npt.NDArray[np.complex128], g: npt.NDArray[np.complex128], multi: bool
+        self,
+        xf: npt.NDArray[np.complex128],
+        ef: npt.NDArray[np.complex128],
+        scale: npt.NDArray[np.float64],
+        multi: bool,
     ) -> None:
+        g = ef * scale
         if multi:
             self._w += np.fft.irfft(np.conj(self._x) * g, axis=-1)[:, :N].ravel()
         else:
-            self._w += np.fft.irfft(np.conj(xf) * g)[:N]
+            g *= np.conj(xf)
+            self._w += np.fft.irfft(g)[:N]
 
     def process(self, near: npt.ArrayLike, far: npt.ArrayLike) -> Samples:
         """Cancel one 160-sample frame. ``far`` is what was played to the line in this frame."""
         d = np.asarray(near, dtype=np.float64)
-        f = np.asarray(far, dtype=np.float64)
+        fi = np.asarray(far)
+        f = fi.astype(np.float64)
         if d.shape != (N,) or f.shape != (N,):
             raise ValueError(f"frames must be {N} samples")
         far_ext = self._far
@@ -154,7 +168,7 @@ class EchoCanceller:
         far_ext[-N:] = f
         peaks = self._far_peaks
         peaks.pop(0)
-        peaks.append(float(max(f.max(), -f.min())))
+        peaks.append(float(max(int(fi.max()), -int(fi.min()))))
         multi = self.partitions > 1
         if multi:
             self._x[1:] = self._x[:-1]
@@ -169,8 +183,8 @@ class EchoCanceller:
         # Double talk: Geigel on peaks; once the filter is good, also an energy check (near far
         # above the predicted echo) and an error check (output not far below the echo estimate,
         # which a converged filter never leaves unless someone talks on the near end).
-        echo_pow = float(y @ y) / N
         converged = self._erle_smooth > _CONVERGED_DB
+        echo_pow = float(y @ y) / N if converged else 0.0
         dt = near_pow > _SILENCE_POWER and (
             float(max(d.max(), -d.min())) > self.geigel_threshold * max(peaks)
             or (converged and near_pow > 4.0 * (echo_pow + _SILENCE_POWER))
@@ -193,14 +207,15 @@ class EchoCanceller:
         self._far_prev_pow = far_pow
         if adapt:
             xf = self._x[0] if multi else np.fft.rfft(far_ext[-2 * N :])
-            pw = xf.real * xf.real + xf.imag * xf.imag
+            sq = xf.view(np.float64) ** 2
+            pw = sq[0::2] + sq[1::2]
             # Narrowband far end (dial tone, DTMF, single tones): in the Hann-windowed spectrum
             # (a 3-tap convolution of the rectangular one) a few bins hold nearly all the power.
             # Learning from it only fits those frequencies and drifts elsewhere, so the filter
             # is held (G.168: no divergence on tones). Speech trips this in < 5 % of frames.
-            hann = xf.copy()
-            hann[1:-1] -= 0.5 * (xf[:-2] + xf[2:])
-            hp = hann.real * hann.real + hann.imag * hann.imag
+            hann = 2.0 * xf[1:-1] - xf[:-2] - xf[2:]
+            hsq = hann.view(np.float64) ** 2
+            hp = hsq[0::2] + hsq[1::2]
             top = float(np.partition(hp, -_TONE_BINS)[-_TONE_BINS:].sum())
             if top > _TONE_SHARE * float(hp.sum()):
                 adapt = False
@@ -210,13 +225,14 @@ class EchoCanceller:
             p = self._p
             p *= self._p_keep
             np.maximum(p, pw, out=p)  # fast attack
-            scale = self._mu / (p + (self._delta + self.relative_floor * float(p.mean())))
-            self._update(xf, ef * scale, multi)
+            floor = self._delta + self._floor_per_bin * float(p.sum())
+            scale = self._mu / (p + floor)
+            self._update(xf, ef, scale, multi)
             if self._erle_smooth < self.refine_below:
                 # Still converging: a second pass over the same frame (data reuse NLMS).
                 e2 = d - np.convolve(far_ext[1:], self._w, mode="valid")
                 self._e2[N:] = e2
-                self._update(xf, np.fft.rfft(self._e2) * scale, multi)
+                self._update(xf, np.fft.rfft(self._e2), scale, multi)
             frame_erle = 10.0 * math.log10((near_pow + 1e-3) / (out_pow + 1e-3))
             self._erle_smooth = 0.95 * self._erle_smooth + 0.05 * min(max(frame_erle, -10.0), 60.0)
         # Divergence guard: output persistently louder than input while far end active.
@@ -227,10 +243,17 @@ class EchoCanceller:
                 e = d
         else:
             self._bad_frames = 0
-        self.last = EchoStats(near_pow, out_pow, self._hangover > 0, adapt)
-        out = np.rint(e)
-        np.clip(out, -32768.0, 32767.0, out=out)
-        return out.astype(np.int16)
+        self._stats = (near_pow, out_pow, self._hangover > 0, adapt)
+        if self.nlp is not None:
+            e = self.nlp.process(e, near_pow, out_pow, far_pow > _SILENCE_POWER, self._hangover > 0)
+        np.rint(e, out=e)
+        np.clip(e, -32768.0, 32767.0, out=e)
+        return e.astype(np.int16)
+
+    @property
+    def last(self) -> EchoStats | None:
+        """Figures of the last processed frame (None before the first)."""
+        return None if self._stats is None else EchoStats(*self._stats)
 
 
 def erle_db(near: npt.ArrayLike, out: npt.ArrayLike) -> float:
