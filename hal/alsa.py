@@ -192,6 +192,9 @@ class AlsaAudioDevice:
             self._prefill()
             if self.clock is None:
                 self._watch(self._capture)
+                # A prepared capture stream starts on its first read attempt (pyalsaaudio has
+                # no start()); until it runs, its descriptor never becomes readable.
+                self._on_readable()
             else:
                 self._task = self._loop.create_task(self._paced(self.clock), name="alsa-paced")
         except BaseException:

@@ -242,6 +242,8 @@ class VirtualPhone:
         self, digits: str, *, on_s: float | None = None, off_s: float | None = None
     ) -> None:
         """Send DTMF digits as audio and wait until the codec has taken all of it."""
+        if not self.is_off_hook:
+            raise PhoneStateError("DTMF dialling needs the phone off-hook")
         low, high = self.dtmf_levels
         self.speak(
             dtmf_sequence(

@@ -116,6 +116,7 @@ class PipePcm:
         os.set_blocking(self.rfd, False)
         self.chunks: list[bytes | int] = []
         self.written: list[bytes] = []
+        self.reads = 0
         self.closed = False
 
     def feed(self, item: bytes | int) -> None:
@@ -158,6 +159,7 @@ async def test_loop_polled_path_serves_frames_and_counts_an_overrun() -> None:
     await dev.start()
     cap, play = pcms["capture"], pcms["playback"]
     assert play.written == [bytes(320)]  # one period of silence prefilled
+    assert cap.reads == 1  # the read attempt that starts a prepared capture stream
     port.write_frame(frame(5))
     # the device delivers 1.5 frames, then the rest: any period size is re-cut into 160
     whole = frame(1).tobytes() + frame(2).tobytes()

@@ -112,6 +112,8 @@ async def test_flash_and_hook_state_errors() -> None:
         await rig.phone.flash(300)
     with pytest.raises(PhoneStateError):
         await rig.phone.pulse_dial("1")
+    with pytest.raises(PhoneStateError):
+        await rig.phone.dtmf_dial("1")
     rig.phone.off_hook()
     await rig.clock.run(rig.phone.flash(450))
     assert [(c.off_hook, round(c.at - rig.loop[0].at, 6)) for c in rig.loop] == [
