@@ -124,6 +124,7 @@ class PipePcm:
         os.write(self.wfd, b"x")
 
     def read(self) -> tuple[int, bytes]:
+        self.reads += 1
         with contextlib.suppress(BlockingIOError):
             os.read(self.rfd, 1)
         if not self.chunks:
