@@ -19,14 +19,21 @@ Every 5 ms a 20 ms analysis window (the last four sub-blocks) is evaluated from 
   measures duration.
 
 *Decision.* A window is a candidate for digit *d* when all of the tests pass (strict limits);
-while a digit is on, it is held with relaxed limits (hysteresis: noise does not split it). The
-per-window states form a small table-driven machine (``_State``): IDLE → PENDING after a
-candidate window; PENDING → ON after ``on_windows`` consecutive candidates of the same digit
-(the digit *start* event); ON → ENDING on a missing window; ENDING → IDLE after ``off_windows``
-misses (the digit *end* event) or back to ON. With 5 ms hops, a 20 ms burst yields at most three
-candidate windows (rejected) and a 40 ms tone at least five (accepted); a 40 ms gap yields
-several empty windows, so two digits separated by it are both reported, and a single noisy
-window inside a tone cannot double it.
+after that, windows passing relaxed limits keep the candidate (and later the active digit)
+alive, so noise does not split or drop a tone (hysteresis). The per-window states form a small
+table-driven machine (``_TABLE``): IDLE → PENDING on a strict candidate; PENDING → ON (the
+digit *start* event) once ``on_windows`` consecutive windows agree, at least
+``strict_windows`` of them strictly, and the tone measured from the sub-block amplitudes has
+lasted ``min_on_ms`` (30 ms: Q.24 rejects ≤ 20 ms bursts and accepts ≥ 40 ms tones); ON →
+ENDING on a missing window; ENDING → IDLE after ``off_windows`` misses (the digit *end* event)
+or back to ON. A 40 ms gap yields several empty windows, so two digits separated by it are both
+reported, while a single noisy window inside a tone cannot double it.
+
+*Talk-off.* Before a start is reported, two checks reject speech and music that happen to
+put two harmonics on a DTMF pair: both tones must have kept one frequency (within
+``max_glide_hz``) over the windows lying wholly inside the tone, and after subtracting the two
+fitted tones from the latest window no other spectral line may exceed ``max_residual_line_db``
+of the window energy (voiced speech and chords leave other harmonics; DTMF leaves noise).
 
 *Timing.* Start and end are located to about a millisecond from the per-sub-block tone
 amplitudes: a sub-block the tone only partly covers carries a proportional amplitude. Events
@@ -64,17 +71,15 @@ SUB: Final = 40  # sub-block (hop) length, 5 ms
 WINDOW_SUBS: Final = 4  # analysis window: 4 sub-blocks = 20 ms
 _N: Final = SUB * WINDOW_SUBS
 FRAME: Final = SUB * WINDOW_SUBS  # the receiver works on 20 ms frames
-_HIST_FRAMES: Final = 6  # frames of bins kept for locating edges (120 ms)
+_HIST_FRAMES: Final = 6  # frames of audio kept for locating edges (120 ms)
 _PERIOD: Final = 50  # block-start phases repeat every 50 frames for integer frequencies
 _ONES: Final = np.ones(SUB)
-_TAIL: Final = (
-    5  # earlier sub-blocks needed: 3 for the first window, 2 more for its 10 ms-earlier twin
-)
-_SCALE: Final = 2.0 / (_N * _N)
+# Earlier sub-blocks needed: 3 for the first window, 2 more for its 10 ms-earlier twin.
+_TAIL: Final = 5
+_ZERO_TAIL: Final = np.zeros((_TAIL, 8), dtype=np.complex128)
+_SCALE: Final = 2.0 / (_N * _N)  # |Z|² of a 160-sample window to sine power
 _HANN: Final = np.hanning(_N)
-_HANN_GAIN: Final = float(
-    np.sum(_HANN**2)
-)  # Σ|X_k|² of a Hann-windowed x ≈ N·Σx²·gain/N  # |Z|² of a 160-sample window to sine power
+_HANN_GAIN: Final = float(np.sum(_HANN**2))  # normalises the residual-line test
 
 
 class DtmfError(ValueError):
@@ -214,6 +219,11 @@ class DtmfReceiver:
         self._pending = np.zeros(0, dtype=np.float64)
         self._tail = np.zeros((_TAIL, 8), dtype=np.complex128)
         self._prev_e = np.zeros(WINDOW_SUBS, dtype=np.float64)
+        self._tail_energy = 0.0  # energy of the last 3 sub-blocks
+        self._power_cache: tuple[tuple[int, int], npt.NDArray[np.float64]] = (
+            (-1, -1),
+            _ZERO_TAIL.real,
+        )
         self._frames: deque[npt.NDArray[np.float64]] = deque(
             [np.zeros(FRAME)] * _HIST_FRAMES, maxlen=_HIST_FRAMES
         )  # recent audio, to locate digit edges when an event fires
@@ -272,12 +282,22 @@ class DtmfReceiver:
     # -- one 20 ms frame: four 5 ms windows ---------------------------------------------------
 
     def _frame(self, xf: npt.NDArray[np.float64]) -> list[DtmfEvent]:
+        if self._state is _State.IDLE and float(xf @ xf) + self._tail_energy < self._quiet:
+            # Quiet frame: no window ending in it can hold a digit. Its bins are below every
+            # threshold, so zeros stand in for them in the history.
+            self._tail = _ZERO_TAIL
+            self._prev_e = np.zeros(WINDOW_SUBS)
+            self._tail_energy = 0.0
+            self._frames.append(xf)
+            self._frame_no += 1
+            return []
         r = xf.reshape(WINDOW_SUBS, SUB)
         z = (r @ self._basis).view(np.complex128) * self._phase[self._frame_no % _PERIOD]
         e = (r * r) @ _ONES
         ec = np.concatenate((self._prev_e[1:], e))
         zc = np.concatenate((self._tail, z))  # 5 earlier sub-blocks + this frame's 4
         self._tail, self._prev_e = zc[-_TAIL:], e
+        self._tail_energy = float(e[1] + e[2] + e[3])
         self._frames.append(xf)
         base = self._frame_no * WINDOW_SUBS
         self._frame_no += 1
@@ -393,10 +413,13 @@ class DtmfReceiver:
     def _tone_power(self) -> tuple[npt.NDArray[np.float64], int]:
         """Per recent sub-block: fitted power of the row and column tone (columns 0, 1), and
         the sub-block clock of the first row."""
-        blocks = np.concatenate(self._frames).reshape(-1, SUB)
-        coef = blocks @ self._fit[self._digit].T  # cos_r, cos_c, sin_r, sin_c
-        power = coef[:, :2] ** 2 + coef[:, 2:] ** 2
-        return power, self._frame_no * WINDOW_SUBS - blocks.shape[0]
+        key = (self._frame_no, self._digit)
+        if self._power_cache[0] != key:
+            blocks = np.concatenate(self._frames).reshape(-1, SUB)
+            coef = blocks @ self._fit[self._digit].T  # cos_r, cos_c, sin_r, sin_c
+            self._power_cache = (key, coef[:, :2] ** 2 + coef[:, 2:] ** 2)
+        power = self._power_cache[1]
+        return power, self._frame_no * WINDOW_SUBS - power.shape[0]
 
     def _history(self) -> tuple[npt.NDArray[np.float64], int]:
         """Per recent sub-block: coverage² (tone power over the fully-on power), and the
@@ -481,7 +504,7 @@ class DtmfReceiver:
         )
         w = 2.0 * np.pi * np.outer(np.arange(_N), f) / SAMPLE_RATE
         basis = np.concatenate((np.cos(w), np.sin(w)), axis=1)
-        coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+        coef = np.linalg.solve(basis.T @ basis, basis.T @ x)  # 4×4 normal equations
         resid = x - basis @ coef
         spec = np.abs(np.fft.rfft(resid * _HANN)) ** 2
         bins = np.fft.rfftfreq(_N, 1.0 / SAMPLE_RATE)
