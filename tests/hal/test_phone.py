@@ -336,3 +336,30 @@ async def test_dtmf_dial_decoded_by_multimon(tmp_path: Path) -> None:
     rig.phone.off_hook()
     await rig.clock.run(rig.phone.dtmf_dial("4913#*0"))
     assert multimon_dtmf(rig.captured(), tmp_path) == "4913#*0"
+
+
+async def test_phone_on_the_real_clock() -> None:
+    """The same rig in real time (what the daemon and integration tests use)."""
+    from hal.clock import MonotonicClock
+
+    clock = MonotonicClock()
+    wire = TwoWire()
+    wire.set_drive(LineDrive.FORWARD, clock.now())
+    phone = VirtualPhone(wire, clock)
+    port = SimAudioPort(playback_depth=100, capture_depth=1000)
+    codec = SimCodec(clock)
+    codec.connect(port, phone)
+    codec.start()
+    phone.off_hook()
+    x = dtmf_sequence("42", on_s=0.06, off_s=0.06)
+    for k in range(0, x.size - 159, 160):
+        port.write_frame(x[k : k + 160])
+    assert await phone.wait_for_digits(2, timeout_s=2.0) == "42"
+    for _ in range(port.stats().capture_queued):
+        await port.read_frame()
+    await phone.dtmf_dial("7", on_s=0.06, off_s=0.04)
+    frames = [port.read_frame() for _ in range(port.stats().capture_queued)]
+    audio = np.concatenate([await f for f in frames])
+    digits, _ = ToneDetector().feed(audio, clock.now())
+    assert [d.digit for d in digits] == ["7"]
+    await codec.stop()
