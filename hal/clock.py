@@ -155,7 +155,7 @@ class VirtualClock:
         finally:
             self._advancing = False
 
-    async def run(self, awaitable: Awaitable[T], *, limit_s: float = 3600.0) -> T:
+    async def run(self, awaitable: Awaitable[T], *, limit_s: float = 300.0) -> T:
         """Run ``awaitable`` to completion, advancing time as far as it needs.
 
         Raises :class:`TimeoutError` if it needs more than ``limit_s`` simulated seconds and
