@@ -116,6 +116,7 @@ class JitterBuffer:
         self._heard = False  # an audio frame was played since the last reset
         self._horizon = 0  # timestamp just after the last played audio sample
         self._prefill_until = 0
+        self._silence_until = 0  # frames before this timestamp were not sent (not lost)
         self._play_ts = 0
         self._play_pos = 0
         self._newest_end = 0
@@ -190,15 +191,26 @@ class JitterBuffer:
             self._c["resyncs"] += 1
         self._started = True
         self._prefill_until = ts & 0xFFFFFFFF
+        self._silence_until = self._play_ts
 
     def _buffered(self) -> int:
         return max(0, ts_delta(self._newest_end, self._play_ts))
 
-    def put(self, timestamp: int, samples: Frame, now: float, *, in_order: bool = True) -> None:
+    def put(
+        self,
+        timestamp: int,
+        samples: Frame,
+        now: float,
+        *,
+        in_order: bool = True,
+        contiguous: bool = False,
+    ) -> None:
         """Store decoded audio whose first sample has RTP ``timestamp``.
 
         ``in_order`` is False for a packet older than the newest one seen (reordered or
-        duplicate): such a packet never re-anchors the timeline.
+        duplicate): such a packet never re-anchors the timeline. ``contiguous`` says its
+        sequence number directly follows the previous packet's: a timestamp gap before it is
+        then intentional silence (DTX, hold), not loss.
         """
         n = len(samples)
         if n == 0 or n > RING // 2:
@@ -265,6 +277,8 @@ class JitterBuffer:
             self._have[pos:] = True
             self._have[: end - RING] = True
         self._c["received"] += 1
+        if contiguous and in_order and ts_delta(timestamp, self._newest_end) > 0:
+            self._silence_until = timestamp
         end_ts = (timestamp + n) & 0xFFFFFFFF
         if ts_delta(end_ts, self._newest_end) > 0:
             self._newest_end = end_ts
@@ -371,7 +385,11 @@ class JitterBuffer:
             # Before the anchored packet's turn: nothing is missing, the buffer is filling.
             if not self._heard:
                 return np.zeros(FRAME, dtype=np.int16), FrameKind.SILENCE
-        elif count_loss and ts_delta(self._newest_end, self._play_ts) > 0:
+        elif (
+            count_loss
+            and ts_delta(self._newest_end, self._play_ts) > 0
+            and ts_delta(self._play_ts, self._silence_until) >= 0
+        ):
             self._c["lost"] += 1
         return self._plc.conceal(FRAME), FrameKind.CONCEALED
 

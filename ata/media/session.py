@@ -112,16 +112,19 @@ class MediaSession:
         self._cn_tx = CnSender()
         self._seq = config.initial_seq & 0xFFFF
         self._ts = config.initial_timestamp & 0xFFFFFFFF
+        self._index0: int | None = None  # first codec frame index seen by send_frame
+        self._ts0 = self._ts
+        self._last_index = -1
+        self._sending = True
+        self._receiving = True
         self._first_audio = True
         self._events: deque[MediaEvent] = deque(maxlen=_MAX_EVENTS)
         self._source: RtpSource | None = None
         self._candidate: RtpSource | None = None
         self._held: RtpPacket | None = None
-        self._allowed = {config.payload_type}
-        if config.telephone_event_pt is not None:
-            self._allowed.add(config.telephone_event_pt)
-        if config.cn_pt is not None:
-            self._allowed.add(config.cn_pt)
+        self._payload_type = config.payload_type
+        self._allowed: set[int] = set()
+        self._set_allowed()
         self._started_at: float | None = None
         self._last_now = 0.0
         self._next_rtcp: float | None = None
@@ -187,6 +190,35 @@ class MediaSession:
     def next_event(self) -> MediaEvent | None:
         return self._events.popleft() if self._events else None
 
+    def _set_allowed(self) -> None:
+        allowed = {self._payload_type}
+        if self.config.telephone_event_pt is not None:
+            allowed.add(self.config.telephone_event_pt)
+        if self.config.cn_pt is not None:
+            allowed.add(self.config.cn_pt)
+        self._allowed = allowed
+
+    @property
+    def payload_type(self) -> int:
+        return self._payload_type
+
+    def set_payload_type(self, payload_type: int) -> None:
+        """Switch codec (re-INVITE from PCMU to PCMA or back); the timeline continues."""
+        if payload_type not in (PT_PCMU, PT_PCMA):
+            raise ValueError("payload type must be 0 (PCMU) or 8 (PCMA)")
+        self._payload_type = payload_type
+        self._encode = ulaw_encode if payload_type == PT_PCMU else alaw_encode
+        self._decode = ulaw_decode if payload_type == PT_PCMU else alaw_decode
+        self._set_allowed()
+
+    def set_direction(self, *, send: bool, receive: bool) -> None:
+        """Hold / resume (SDP direction). Not sending: timestamps still advance with the
+        sample clock and RTCP continues; not receiving: arriving audio is dropped."""
+        if send and not self._sending:
+            self._first_audio = True  # marker on the first packet after a pause
+        self._sending = send
+        self._receiving = receive
+
     def set_remote(self, rtp: Addr, rtcp: Addr | None = None) -> None:
         """New remote address from a re-INVITE / UPDATE (not from latching)."""
         self.latch = Latch(rtp, threshold=self.latch.threshold, silence=self.latch.silence)
@@ -217,13 +249,19 @@ class MediaSession:
         if source is None or pkt.ssrc != source.ssrc:
             self._new_ssrc_packet(pkt, now)
             return
+        prev_max = source.max_seq
         result = source.update_seq(pkt.sequence)
         if result is SeqVerdict.BAD:
             self._c["bad_sequence"] += 1
             return
         if result is SeqVerdict.RESTART:
             self._resync_timeline()
-        self._accept(pkt, now, in_order=pkt.sequence == source.max_seq)
+        self._accept(
+            pkt,
+            now,
+            in_order=pkt.sequence == source.max_seq,
+            contiguous=pkt.sequence == (prev_max + 1) & 0xFFFF,
+        )
 
     def _new_ssrc_packet(self, pkt: RtpPacket, now: float) -> None:
         cand = self._candidate
@@ -261,17 +299,21 @@ class MediaSession:
         if self._source is not None:
             self._source.reset_jitter_reference()
 
-    def _accept(self, pkt: RtpPacket, now: float, *, in_order: bool) -> None:
+    def _accept(
+        self, pkt: RtpPacket, now: float, *, in_order: bool, contiguous: bool = False
+    ) -> None:
         self._c["packets_received"] += 1
         self._c["octets_received"] += len(pkt.payload)
         pt = pkt.payload_type
-        if pt == self.config.payload_type:
+        if not self._receiving:
+            return
+        if pt == self._payload_type:
             if not pkt.payload:
                 return
             samples = self._decode(np.frombuffer(pkt.payload, dtype=np.uint8))
             if self._source is not None and in_order:
                 self._source.update_jitter(pkt.timestamp, now)
-            self.jitter.put(pkt.timestamp, samples, now, in_order=in_order)
+            self.jitter.put(pkt.timestamp, samples, now, in_order=in_order, contiguous=contiguous)
         elif pt == self.config.telephone_event_pt:
             for notice in self._dtmf_rx.receive(pkt.payload, pkt.timestamp, now):
                 if isinstance(notice, DtmfStarted):
@@ -317,14 +359,30 @@ class MediaSession:
         return data
 
     def send_frame(
-        self, samples: Frame, now: float, *, silent: bool = False
+        self,
+        samples: Frame,
+        now: float,
+        *,
+        silent: bool = False,
+        frame_index: int | None = None,
     ) -> list[tuple[bytes, Addr]]:
-        """Encode one captured 160-sample frame; returns the RTP datagrams to send."""
+        """Encode one captured 160-sample frame; returns the RTP datagrams to send.
+
+        ``frame_index`` is the codec's frame counter (``hal.audio.CapturedFrame.index``):
+        frames the codec dropped then show up as a timestamp gap, like samples lost at a
+        sound card. Without it the timestamp advances by exactly 160 per call.
+        """
         self._start(now)
+        if frame_index is not None and frame_index > self._last_index:
+            if self._index0 is None:
+                self._index0 = frame_index
+                self._ts0 = self._ts
+            self._ts = (self._ts0 + (frame_index - self._index0) * FRAME) & 0xFFFFFFFF
+            self._last_index = frame_index
         ts = self._ts
         self._ts = (ts + FRAME) & 0xFFFFFFFF
         dest = self.latch.current
-        if dest is None or self._closed:
+        if dest is None or self._closed or not self._sending:
             return []
         out: list[tuple[bytes, Addr]] = []
         te_pt = self.config.telephone_event_pt
@@ -343,7 +401,7 @@ class MediaSession:
                 self._first_audio = False
                 self._cn_tx.marker_pending = False
                 payload = self._encode(samples).tobytes()
-                out.append((self._rtp(self.config.payload_type, ts, payload, marker), dest))
+                out.append((self._rtp(self._payload_type, ts, payload, marker), dest))
             elif action is CnAction.CN and cn_pt is not None:
                 out.append((self._rtp(cn_pt, ts, build_cn(level), False), dest))
         if out:
@@ -514,7 +572,7 @@ class MediaSession:
     def summary(self, now: float | None = None) -> str:
         """One line in the X-RTP-Stat style, for the BYE and the call log."""
         s = self.stats(now)
-        codec = "PCMU" if self.config.payload_type == PT_PCMU else "PCMA"
+        codec = "PCMU" if self._payload_type == PT_PCMU else "PCMA"
         jb = s.jitter_buffer
         rtt = "" if s.rtt_ms is None else f",RTT={s.rtt_ms:.0f}"
         return (

@@ -41,6 +41,7 @@ from ata.media.events import MediaEvent, MediaStats
 from ata.media.latch import Addr
 from ata.media.session import MediaConfig, MediaSession
 from ata.runtime.media_clock import FrameSink, FrameSource
+from hal.audio import AudioClosedError
 
 __all__ = ["RtpSession"]
 
@@ -196,16 +197,25 @@ class RtpSession:
 
     # -- media ------------------------------------------------------------------------------
 
-    def send_frame(self, frame: Frame, *, silent: bool = False) -> None:
-        """Send one captured frame now (RTP timestamp + 160)."""
+    def send_frame(
+        self, frame: Frame, frame_index: int | None = None, *, silent: bool = False
+    ) -> None:
+        """Send one captured frame now. With the codec's ``frame_index`` the RTP timestamp
+        is ``ts0 + 160 × (index − first index)``; without it, + 160 per call."""
         sendto = self._rtp_tr.sendto
-        for data, addr in self.media.send_frame(frame, self._loop.time(), silent=silent):
+        now = self._loop.time()
+        for data, addr in self.media.send_frame(frame, now, silent=silent, frame_index=frame_index):
             sendto(data, addr)
 
     def pull_frame(self) -> Frame:
+        """The next 20 ms to play (jitter buffer, PLC, comfort noise or silence)."""
         frame = self.media.pull_frame(self._loop.time())
         self._drain_events()
         return frame
+
+    # ``ata.runtime.port_driver.MediaLeg`` names.
+    def playout_frame(self) -> Frame:
+        return self.pull_frame()
 
     def send_dtmf(self, event: int | str, duration_ms: int = 100) -> None:
         self.media.send_dtmf(event, duration_ms, self._loop.time())
@@ -219,14 +229,21 @@ class RtpSession:
     ) -> None:
         """Send every captured frame and play one pulled frame per captured frame."""
         count = 0
+        # A HAL AudioPort also offers read_captured() with the codec frame index.
+        read_captured = getattr(source, "read_captured", None)
         while not self._closed and (frames is None or count < frames):
+            index: int | None = None
             try:
-                frame = await source.read_frame()
-            except EOFError:
+                if read_captured is not None:
+                    captured = await read_captured()
+                    frame, index = captured.samples, int(captured.index)
+                else:
+                    frame = await source.read_frame()
+            except (EOFError, AudioClosedError):
                 return
             if self.closed:
                 return
-            self.send_frame(frame)
+            self.send_frame(frame, index)
             played = self.pull_frame()
             if sink is not None:
                 sink.write_frame(played)

@@ -350,3 +350,61 @@ def test_pcma_round_trip() -> None:
     a, b = pair(payload_type=8)
     out = run(Link(a, b, A), 100, freq=697.0)
     assert abs(dominant_freq(out[-8000:]) - 697) < 5
+
+
+def test_frame_index_gaps_become_timestamp_gaps() -> None:
+    a = MediaSession(MediaConfig(local_ssrc=1, remote_rtp=B, initial_timestamp=5000))
+    stamps = []
+    for index in (7, 8, 9, 12, 13):  # the codec dropped frames 10 and 11
+        for d, _ in a.send_frame(np.zeros(160, np.int16), 0.0, frame_index=index):
+            stamps.append(parse_rtp(d).timestamp)
+    assert stamps == [5000, 5160, 5320, 5800, 5960]
+
+
+def test_hold_and_resume_directions() -> None:
+    a, b = pair()
+    link = Link(a, b, A)
+    kinds = []
+    sent = []
+    for k in range(150):
+        now = 10.0 + 0.02 * k
+        if k == 50:
+            a.set_direction(send=False, receive=True)
+        if k == 100:
+            a.set_direction(send=True, receive=True)
+        sent += link.send(tone(1000.0, 160, start=160 * k), now)
+        link.deliver(now + 0.019)
+        kinds.append(b.pull_frame_kind(now + 0.019)[1])
+    pkts = [parse_rtp(d) for d in sent]
+    assert len(pkts) == 100
+    resumed = pkts[50]
+    assert resumed.marker
+    assert resumed.timestamp - pkts[49].timestamp == 51 * 160  # the timeline kept counting
+    assert kinds[-40:].count(FrameKind.AUDIO) == 40
+    assert b.stats().jitter_buffer.lost == 0  # a hold gap is not loss (sequence contiguous)
+    assert b.stats().lost == 0
+    # Receiving disabled: audio dropped (not played).
+    b.set_direction(send=True, receive=False)
+    link.send(tone(1000.0, 160), 20.0)
+    link.deliver(20.1)
+    assert b.stats().jitter_buffer.received == 100
+
+
+def test_codec_switch_mid_call() -> None:
+    a, b = pair()
+    link = Link(a, b, A)
+    out = []
+    for k in range(200):
+        now = 10.0 + 0.02 * k
+        if k == 100:
+            a.set_payload_type(8)
+            b.set_payload_type(8)
+        link.send(tone(1000.0, 160, start=160 * k), now)
+        link.deliver(now + 0.019)
+        out.append(b.pull_frame(now + 0.019))
+    x = np.concatenate(out)
+    assert abs(dominant_freq(x[-8000:]) - 1000) < 5
+    assert b.stats().wrong_payload_type == 0
+    assert "EN=PCMA" in b.summary()
+    with pytest.raises(ValueError):
+        a.set_payload_type(18)
