@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hal.clock import VirtualClock
 from hal.sim.audio import SimAudioPort, SimCodec
@@ -363,3 +365,40 @@ async def test_phone_on_the_real_clock() -> None:
     digits, _ = ToneDetector().feed(audio, clock.now())
     assert [d.digit for d in digits] == ["7"]
     await codec.stop()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    digits=st.text(alphabet="0123456789", min_size=1, max_size=4),
+    pps=st.floats(8.0, 12.0),
+    break_ratio=st.floats(0.55, 0.7),
+    interdigit=st.floats(0.3, 1.0),
+)
+def test_property_pulse_dialling_round_trips_through_the_classifier(
+    digits: str, pps: float, break_ratio: float, interdigit: float
+) -> None:
+    """Any rotary dial within the usual tolerances is classified back into the same digits."""
+    from hal.hook import HookClassifier
+    from hal.line import PulseDigit
+
+    async def scenario() -> str:
+        clock = VirtualClock()
+        wire = TwoWire()
+        changes: list[LoopChange] = []
+        wire.on_loop_change(changes.append)
+        phone = VirtualPhone(wire, clock)
+        phone.off_hook()
+        await clock.advance(1.0)
+        await clock.run(
+            phone.pulse_dial(digits, pps=pps, break_ratio=break_ratio, interdigit_s=interdigit)
+        )
+        classifier = HookClassifier()
+        for c in changes:
+            while (t := classifier.get_timer()) is not None and t <= c.at:
+                classifier.handle_timer(t)
+            classifier.handle_transition(c.off_hook, c.at)
+        while (t := classifier.get_timer()) is not None and t <= clock.now() + 5.0:
+            classifier.handle_timer(t)
+        return "".join(e.digit for e in classifier.events() if isinstance(e, PulseDigit))
+
+    assert asyncio.run(scenario()) == digits

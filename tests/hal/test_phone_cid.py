@@ -43,12 +43,13 @@ def fsk(
     seizure: int = 300,
     marks: int = 180,
     level_dbm0: float = -13.5,
+    baud: float = 1200.0,
 ) -> np.ndarray:
     bits = [i % 2 for i in range(seizure)] + [1] * marks
     for byte in message:
         bits += [0] + [(byte >> i) & 1 for i in range(8)] + [1]
     bits += [1] * 10
-    spb = 8000 / 1200
+    spb = 8000 / baud
     n = round(len(bits) * spb)
     idx = np.minimum((np.arange(n) / spb).astype(int), len(bits) - 1)
     freq = np.where(np.asarray(bits)[idx] == 1, mark_space[0], mark_space[1])
@@ -112,6 +113,17 @@ async def test_fsk_decodes_at_low_level_and_in_noise(
     assert cid.number == "5551234567"
     assert cid.name == "NOISY LINE"
     assert cid.method == ("bell202" if std == BELL else "v23")
+
+
+@pytest.mark.parametrize(
+    ("baud", "shift"), [(1188.0, 1.01), (1212.0, 0.99), (1188.0, 0.99), (1212.0, 1.01)]
+)
+async def test_fsk_within_gr30_rate_and_frequency_tolerance(baud: float, shift: float) -> None:
+    """GR-30: 1200 ± 12 bit/s, mark 1200 ± 12 Hz, space 2200 ± 22 Hz."""
+    rig = Rig()
+    msg = mdmf("11241305", "5551234567", "TOLERANCE")
+    [cid] = await deliver(rig, fsk(msg, (1200.0 * shift, 2200.0 * shift), baud=baud))
+    assert (cid.number, cid.name, cid.method) == ("5551234567", "TOLERANCE", "bell202")
 
 
 async def test_corrupted_message_is_not_reported() -> None:
