@@ -20,8 +20,9 @@ Control:
   detector (near peak > ½ of the far peak over the tail window, i.e. assumes ERL ≥ 6 dB) plus
   an energy check (near power far above the echo predicted by the filter once it is
   converged); either freezes adaptation for the frame and a 60 ms hangover.
-- *Divergence guard*: if the output is persistently stronger than the input, the filter is
-  reset (this never happens with the guards above; it is a last resort).
+- *Echo path change / divergence*: if the output is louder than the input in 10 active frames,
+  the filter no longer fits (near-end speech cannot cause that) and is reset and re-learned;
+  an error-check "double talk" lasting 50 active frames is also taken as a path change.
 - *Far end silent*: no adaptation (nothing to learn from, only noise).
 - ``nlp=True`` adds :class:`ata.dsp.echo_nlp.ComfortNoiseNlp`: echo-only frames are replaced
   by comfort noise at the line's background level (off by default; the ERLE figures below are
@@ -66,7 +67,8 @@ _HANGOVER_FRAMES: Final = 3
 _TONE_BINS: Final = 6  # two tones, three bins each
 _TONE_SHARE: Final = 0.9
 _CONVERGED_DB: Final = 20.0  # smoothed ERLE above which the error check counts
-_PATH_CHANGE_FRAMES: Final = 50  # 1 s of 'double talk' by the error check alone
+_PATH_CHANGE_FRAMES: Final = 50  # active frames of 'double talk' by the error check alone
+_BAD_FRAMES_RESET: Final = 10  # active frames with output > input before a reset
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class EchoCanceller:
         self._p[:] = 1.0
         self._hangover = 0
         self._bad_frames = 0
+        self._suspect = 0
         self._erle_smooth = 0.0
         self.resets += 1
 
@@ -189,15 +192,18 @@ class EchoCanceller:
             float(max(d.max(), -d.min())) > self.geigel_threshold * max(peaks)
             or (converged and near_pow > 4.0 * (echo_pow + _SILENCE_POWER))
         )
-        if converged and not dt and out_pow > 0.1 * echo_pow + _SILENCE_POWER:
-            self._suspect += 1
-            if self._suspect <= _PATH_CHANGE_FRAMES:
-                dt = True
-            else:  # too long for a talker: treat it as an echo path change, re-learn
-                self._erle_smooth = 0.0
+        if converged and not dt and far_pow > _SILENCE_POWER and echo_pow > 4.0 * _SILENCE_POWER:
+            if out_pow > 0.1 * echo_pow:
+                # Suspect frames add up (far-silent and clear double-talk frames do not reset
+                # them); only a frame the filter clearly handles does.
+                self._suspect += 1
+                if self._suspect <= _PATH_CHANGE_FRAMES:
+                    dt = True
+                else:  # too long for a talker: treat it as an echo path change, re-learn
+                    self._erle_smooth = 0.0
+                    self._suspect = 0
+            else:
                 self._suspect = 0
-        elif not dt:
-            self._suspect = 0
         if dt:
             self._hangover = _HANGOVER_FRAMES
         elif self._hangover > 0:
@@ -236,13 +242,16 @@ class EchoCanceller:
             frame_erle = 10.0 * math.log10((near_pow + 1e-3) / (out_pow + 1e-3))
             self._erle_smooth = 0.95 * self._erle_smooth + 0.05 * min(max(frame_erle, -10.0), 60.0)
         # Divergence guard: output persistently louder than input while far end active.
-        if out_pow > 2.0 * near_pow + _SILENCE_POWER and far_pow > _SILENCE_POWER:
-            self._bad_frames += 1
-            if self._bad_frames >= 25:
-                self.reset()
-                e = d
-        else:
-            self._bad_frames = 0
+        if far_pow > _SILENCE_POWER and near_pow > _SILENCE_POWER:
+            # Output louder than input: near-end speech cannot do that (it passes as it is, the
+            # echo is still partly removed), only a filter that no longer fits the echo path.
+            if out_pow > near_pow:
+                self._bad_frames += 1
+                if self._bad_frames >= _BAD_FRAMES_RESET:
+                    self.reset()
+                    e = d
+            else:
+                self._bad_frames = 0
         self._stats = (near_pow, out_pow, self._hangover > 0, adapt)
         if self.nlp is not None:
             e = self.nlp.process(e, near_pow, out_pow, far_pow > _SILENCE_POWER, self._hangover > 0)

@@ -156,3 +156,24 @@ def test_long_tone_from_cold_start_never_diverges(f1: float, f2: float) -> None:
         assert erle_db(seg(echo, a, a + 1), seg(res, a, a + 1)) >= -0.5
     assert erle_db(seg(echo, 10, 12), seg(res, 10, 12)) >= 20.0  # speech afterwards still learns
     assert ec.resets == 0
+
+
+def test_echo_path_change_is_relearned() -> None:
+    """The hybrid changes (another phone plugged in): the filter re-learns within seconds."""
+    far = to_int16(np.concatenate([synthetic_speech(6.0, seed=2), synthetic_speech(8.0, seed=5)]))
+    n = far.size // 160 * 160
+    far = far[:n]
+    h2 = hybrid_response(12.0, bulk_ms=5.0, seed=11)
+    f = far.astype(np.float64)
+    cut = 6 * SEC
+    echo = np.concatenate([np.convolve(f, H)[:cut], np.convolve(f, h2)[cut:n]])
+    near = to_int16(echo)
+    ec = EchoCanceller()
+    out = np.concatenate(
+        [ec.process(near[i : i + 160], far[i : i + 160]) for i in range(0, n, 160)]
+    )
+    res = out - (near - echo)
+    assert erle_db(seg(echo, 4, 6), seg(res, 4, 6)) >= 35.0
+    assert erle_db(seg(echo, 7, 9), seg(res, 7, 9)) >= 15.0  # re-learned within about 1 s
+    assert erle_db(seg(echo, 10, 14), seg(res, 10, 14)) >= 25.0
+    assert ec.resets == 1
