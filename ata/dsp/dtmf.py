@@ -216,6 +216,19 @@ class DtmfReceiver:
         self._max_line = 10.0 ** (c.max_residual_line_db / 10.0)
         self._max_spread = 2.0 * np.pi * c.max_glide_hz * (_N // 2) / SAMPLE_RATE
         self._min_on = round(c.min_on_ms * SAMPLE_RATE / 1000.0)
+        # Least-squares fit of each digit's two tones to a sub-block: amplitudes free of the
+        # cross-group leakage and negative-frequency image a 40-sample DFT bin suffers from.
+        fits = []
+        for r in range(4):
+            for col in range(4):
+                f = np.asarray((ROW_FREQS[r], COL_FREQS[col]))
+                w = 2.0 * np.pi * np.outer(n, f) / SAMPLE_RATE
+                basis4 = np.concatenate((np.cos(w), np.sin(w)), axis=1)  # 40×4
+                fits.append(np.linalg.pinv(basis4))
+        self._fit = np.asarray(fits)  # 16×4×40
+        self._clear()
+
+    def _clear(self) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
         self._tail = np.zeros((_TAIL, 8), dtype=np.complex128)
         self._prev_e = np.zeros(WINDOW_SUBS, dtype=np.float64)
@@ -227,16 +240,6 @@ class DtmfReceiver:
         self._frames: deque[npt.NDArray[np.float64]] = deque(
             [np.zeros(FRAME)] * _HIST_FRAMES, maxlen=_HIST_FRAMES
         )  # recent audio, to locate digit edges when an event fires
-        # Least-squares fit of each digit's two tones to a sub-block: amplitudes free of the
-        # cross-group leakage and negative-frequency image a 40-sample DFT bin suffers from.
-        fits = []
-        for r in range(4):
-            for col in range(4):
-                f = np.asarray((ROW_FREQS[r], COL_FREQS[col]))
-                w = 2.0 * np.pi * np.outer(n, f) / SAMPLE_RATE
-                basis4 = np.concatenate((np.cos(w), np.sin(w)), axis=1)  # 40×4
-                fits.append(np.linalg.pinv(basis4))
-        self._fit = np.asarray(fits)  # 16×4×40
         self._frame_no = 0
         self._state = _State.IDLE
         self._digit = -1
@@ -261,6 +264,15 @@ class DtmfReceiver:
         if self._state in (_State.ON, _State.ENDING):
             return _DIGIT_OF[self._digit]
         return None
+
+    @property
+    def active_start_sample(self) -> int | None:
+        """Where the digit now on began (for RFC 4733 durations), else None."""
+        return self._start_sample if self._state in (_State.ON, _State.ENDING) else None
+
+    def reset(self) -> None:
+        """Forget everything (e.g. on hook); the sample clock restarts at 0."""
+        self._clear()
 
     def process(self, samples: npt.ArrayLike) -> list[DtmfEvent]:
         x = np.asarray(samples)
@@ -606,6 +618,11 @@ class DtmfGenerator:
     @property
     def busy(self) -> bool:
         return bool(self._queue)
+
+    def clear(self) -> None:
+        """Drop queued digits (a tone being played stops at the next frame)."""
+        self._queue.clear()
+        self._pos = 0
 
     def queue(
         self, digits: Iterable[str], on_ms: float | None = None, off_ms: float | None = None

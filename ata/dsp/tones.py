@@ -160,12 +160,16 @@ class ToneGenerator:
     plan: TonePlan
     rate: int = SAMPLE_RATE
     clock: int = 0  # samples produced so far (the phase reference)
-    _cur: _Cursor = field(default_factory=_Cursor)
+    _cur: _Cursor = field(default_factory=_Cursor, init=False, repr=False)
 
     @property
     def done(self) -> bool:
         """The plan has finished (only silence follows)."""
         return self._cur.done
+
+    def restart(self) -> None:
+        """Play the plan again from its beginning (the phase clock keeps running)."""
+        self._cur = _Cursor()
 
     def next_frame(self, size: int = FRAME_SAMPLES) -> Samples:
         return to_int16(self.next_float(size))

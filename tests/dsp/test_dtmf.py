@@ -253,3 +253,34 @@ def test_generator_rejects_bad_input() -> None:
 def test_generated_digits_round_trip_through_receiver() -> None:
     gen = DtmfGenerator(level_dbm0=-20.0, twist_db=3.0, on_ms=45, off_ms=45)
     assert decode_digits(ulaw_round_trip(gen.render(DIGITS))) == DIGITS
+
+
+def test_active_digit_and_reset() -> None:
+    audio, truth = sequence("8", 0.2, 0.05, lead=160)
+    x = ulaw_round_trip(audio)
+    rx = DtmfReceiver()
+    seen = []
+    starts = []
+    for i in range(0, 160 * 14, 160):
+        rx.process(x[i : i + 160])
+        seen.append(rx.active_digit)
+        starts.append(rx.active_start_sample)
+    assert seen[0] is None
+    assert seen[5] == "8"
+    assert seen[-1] is None  # 200 ms tone over by 280 ms
+    start = starts[5]
+    assert start is not None
+    assert abs(start - truth[0][0]) <= 16
+    rx.reset()
+    assert rx.active_digit is None
+    assert rx.samples_seen == 0
+    assert digits_of(rx.process(x) + rx.finish()) == "8"
+
+
+def test_generator_clear_drops_queue() -> None:
+    gen = DtmfGenerator(on_ms=100, off_ms=100)
+    gen.queue("123")
+    gen.next_frame()
+    gen.clear()
+    assert not gen.busy
+    assert not gen.next_frame().any()

@@ -310,3 +310,13 @@ def test_cli_tone_script(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     x = read_wav(out).astype(np.float64)
     assert measured_freqs(x[:4000], 2) == pytest.approx([480.0, 620.0], rel=1e-3)
+
+
+def test_restart_replays_the_plan() -> None:
+    gen = ToneGenerator(parse_tonescript("440@-10;0.1(*/0/1)"))
+    first = gen.render(0.2)
+    assert gen.done
+    gen.restart()
+    again = gen.render(0.2)
+    assert on_runs(first)[0][1] >= 798
+    assert on_runs(again)[0][1] >= 798
