@@ -7,10 +7,11 @@ phone's pulse dialling, the SLIC model's timers) asks a :class:`Clock` for the t
 until an **absolute** deadline. Periodic work is scheduled as ``start + k * period`` and never
 as "sleep one period after the last wake-up", so lateness never accumulates into drift.
 
-Two implementations:
+Three implementations:
 
 - :class:`MonotonicClock` is real time: ``time.monotonic()`` and the running asyncio loop's
   timers (which use the same time base). Used by the daemon and by integration tests.
+- :class:`AcceleratedClock` is real time sped up by a factor (demos, soak runs).
 - :class:`VirtualClock` is simulated time for unit tests. Time only moves when the test calls
   :meth:`VirtualClock.advance` / :meth:`VirtualClock.advance_to` or runs a coroutine with
   :meth:`VirtualClock.run`: the clock wakes every sleeper and timer in deadline order, setting
@@ -76,6 +77,33 @@ class MonotonicClock:
     def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
         loop = asyncio.get_running_loop()
         return loop.call_at(loop.time() + (deadline - self.now()), callback)
+
+
+class AcceleratedClock:
+    """Real time sped up by ``factor`` (for demos and soak runs of the simulator).
+
+    ``now()`` advances ``factor`` simulated seconds per real second from ``start``; sleeps and
+    timers last 1/``factor`` of their simulated length. Unlike :class:`VirtualClock` it needs no
+    driving, so sockets and other real-time code keep working alongside (their own timers are
+    not accelerated).
+    """
+
+    def __init__(self, factor: float, *, start: float = 0.0) -> None:
+        if factor <= 0:
+            raise ValueError("factor must be positive")
+        self.factor = float(factor)
+        self._origin = float(start)
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return self._origin + (time.monotonic() - self._t0) * self.factor
+
+    async def sleep_until(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, (deadline - self.now()) / self.factor))
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + max(0.0, deadline - self.now()) / self.factor, callback)
 
 
 class ClockStalledError(RuntimeError):

@@ -137,3 +137,20 @@ async def test_monotonic_clock_sleeps_until_an_absolute_deadline() -> None:
     fired = asyncio.Event()
     clock.call_at(clock.now() + 0.01, fired.set)
     await asyncio.wait_for(fired.wait(), 1.0)
+
+
+async def test_accelerated_clock_runs_faster_than_real_time() -> None:
+    from hal.clock import AcceleratedClock
+
+    clock = AcceleratedClock(100.0, start=1000.0)
+    real0 = MonotonicClock().now()
+    start = clock.now()
+    assert start >= 1000.0
+    await clock.sleep_until(start + 2.0)  # 2 simulated seconds ≈ 20 ms
+    assert clock.now() >= start + 2.0 - 0.1
+    fired = asyncio.Event()
+    clock.call_at(clock.now() + 1.0, fired.set)
+    await asyncio.wait_for(fired.wait(), 1.0)
+    assert MonotonicClock().now() - real0 < 1.0  # well under the 3 simulated seconds
+    with pytest.raises(ValueError):
+        AcceleratedClock(0.0)
