@@ -112,3 +112,26 @@ def test_spandsp_decodes_dtmf_clip() -> None:
         ]
     )
     assert cid_peers.spandsp_dtmf_decode(x) == ["A0123456789C"]
+
+
+def test_through_g711_and_ulaw_wav(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """µ-law / A-law coding (RTP, the codec) keeps the burst decodable by everyone."""
+    import subprocess
+
+    from ata.dsp.callerid_fsk import decode_fsk
+    from ata.dsp.wavio import read_wav, write_wav
+    from ata.media import g711
+
+    decoders = _decoders()
+    x = _pooled(-20.0, None, 0)[: 3 * (3200 + 7000)]
+    for enc, dec in ((g711.ulaw_encode, g711.ulaw_decode), (g711.alaw_encode, g711.alaw_decode)):
+        coded = dec(enc(x))
+        assert [r for r in decode_fsk(coded) if r == MSG] == [MSG] * 3
+        for name, fn in decoders.items():
+            assert _hits(fn(coded)) == 3, name
+    # a µ-law WAV made by sox reads back through wavio and decodes
+    wav = tmp_path / "pcm.wav"
+    ulaw = tmp_path / "ulaw.wav"
+    write_wav(wav, x)
+    subprocess.run([require_binary("sox"), str(wav), "-e", "u-law", str(ulaw)], check=True)
+    assert [r for r in decode_fsk(read_wav(ulaw)) if r == MSG] == [MSG] * 3
