@@ -18,6 +18,7 @@ from hal.sim.phone_dsp import (
     on_off_segments,
     tone,
 )
+from tests.hal.test_phone_cid import BELL, V23, fsk, mdmf
 
 
 def detect(x: np.ndarray) -> str:
@@ -135,3 +136,32 @@ def test_speech_does_not_talk_off_the_detector(tmp_path: Path) -> None:
         total += x.size / 8000
         assert detect(x) == "", voice
     assert total > 20.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    number=st.text(alphabet="0123456789", min_size=1, max_size=15),
+    name=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ ,.'-", min_size=1, max_size=15),
+    level=st.floats(-30.0, -6.0),
+    v23=st.booleans(),
+    phase=st.integers(0, 159),
+)
+def test_property_fsk_messages_decode_exactly(
+    number: str, name: str, level: float, v23: bool, phase: int
+) -> None:
+    """Any MDMF message, at any level in range and any frame alignment, decodes exactly."""
+    msg = mdmf("01020304", number, name)
+    x = np.concatenate(
+        [np.zeros(400 + phase, np.int16), fsk(msg, V23 if v23 else BELL, level_dbm0=level)]
+    )
+    x = np.concatenate([x, np.zeros(800, np.int16)])
+    rx, framer = FskReceiver(*(V23 if v23 else BELL)), CidFramer()
+    found = []
+    for k in range(0, x.size, 160):
+        for ch in rx.feed(x[k : k + 160], (k + 160) / 8000):
+            raw = framer.push(ch)
+            if raw is not None:
+                found.append(raw)
+    assert found == [msg]
+    cid = parse_message(found[0], method="x", at=0.0)
+    assert (cid.number, cid.name) == (number, name)
