@@ -218,7 +218,7 @@ class JitterBuffer:
             return
         if not self._started:
             self._anchor(timestamp)
-        if self._heard and in_order and ts_delta(self._horizon, timestamp) > 0:
+        if self._heard and in_order and ts_delta(self._horizon, timestamp) >= n:
             # A newer packet behind what was already played: the sender's timestamps jumped
             # backwards (or it restarted). Start a new timeline at this packet.
             self._anchor(timestamp)
@@ -334,12 +334,14 @@ class JitterBuffer:
         if self._pending > 0:
             self._pending -= 1
             self._c["inserted"] += 1
+            self._reset_window()  # margins measured before the insert no longer apply
             return self._missing(count_loss=False)
         pos = self._play_pos
         have = self._have[pos : pos + FRAME]
         if self._pending < 0 and have.all() and self._have_next_frame():
             self._pending += 1
             self._c["dropped"] += 1
+            self._reset_window()
             return self._drop_and_splice()
         if not have.any():
             result = self._missing(count_loss=True)
