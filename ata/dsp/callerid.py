@@ -55,6 +55,33 @@ class Param(IntEnum):
     MESSAGE_COUNT = 0x13
 
 
+# EN 300 659-3 parameter names (and GR-30 MDMF ones where they differ), for display.
+PARAM_NAMES: Final[dict[int, str]] = {
+    0x01: "date",
+    0x02: "number",
+    0x03: "called number",
+    0x04: "number absent",
+    0x05: "redirection",
+    0x06: "qualifier",
+    0x07: "name",
+    0x08: "name absent",
+    0x0B: "visual indicator",
+    0x0D: "message id",
+    0x0E: "last message number",
+    0x0F: "complementary date",
+    0x10: "complementary number",
+    0x11: "call type",
+    0x12: "first called number",
+    0x13: "messages",
+    0x15: "forwarded call type",
+    0x16: "calling user type",
+    0x1A: "redirecting number",
+    0x20: "charge",
+    0x21: "additional charge",
+    0x23: "call duration",
+    0x50: "display information",
+    0x55: "service information",
+}
 ABSENCE_REASONS: Final = {"O": "unavailable", "P": "private"}
 _SDMF_VMWI_ON: Final = b"\x42\x42\x42"
 _SDMF_VMWI_OFF: Final = b"\x6f\x6f\x6f"
@@ -97,7 +124,10 @@ class CallerIdMessage:
             rows.append(("message waiting", "on" if self.vmwi else "off"))
         if self.message_count is not None:
             rows.append(("messages", str(self.message_count)))
-        rows.extend((f"param 0x{t:02X}", v.hex()) for t, v in self.extra)
+        for t, v in self.extra:
+            label = PARAM_NAMES.get(t, f"param 0x{t:02X}")
+            text = v.decode("ascii") if v.isascii() and v.decode("ascii").isprintable() else v.hex()
+            rows.append((label, text))
         return rows
 
 

@@ -28,7 +28,11 @@ table-driven state machine: mute the far end, play SAS (440 Hz, 300 ms) and the 
 (2130 + 2750 Hz, 80 ms), wait up to ``ack_timeout_s`` for the phone's DTMF ACK ('D', or 'A' from
 an ADSI set; the line layer's DTMF receiver reports it via :meth:`CallWaitingSender.dtmf`),
 then after ``fsk_delay_s`` send the FSK burst with no seizure and 80 mark bits, and unmute. No
-ACK: no FSK, unmute, result ``no_ack``.
+ACK: no FSK, unmute, result ``no_ack``. Windows (GR-30/SR-TSV-002476 as quoted by handset service
+manuals): SAS 440 Hz ~300 ms; CAS 80 ± 5 ms; the ACK (DTMF D or A, 60 ± 5 ms) starts 0–100 ms
+after the CAS ends (``ack_timeout_s`` = 160 ms covers that plus the DTMF receiver's ~40 ms
+decision and a frame); the FSK starts 0–500 ms after the ACK (``fsk_delay_s`` = 100 ms after the
+ACK is recognised).
 """
 
 from __future__ import annotations
@@ -282,7 +286,7 @@ class CallWaitingSender:
         t = np.arange(round(self.SAS_S * SAMPLE_RATE)) / SAMPLE_RATE
         sas = dbm0_to_amplitude(-13.0) * np.sin(2 * np.pi * 440.0 * t)
         self._sas = to_int16(sas) if play_sas else np.zeros(0, dtype=np.int16)
-        self._cas = alert_tone(self.CAS_S, level_dbm0=level_dbm0 - 3.0)
+        self._cas = alert_tone(self.CAS_S, level_dbm0=-15.0)  # 80 ± 5 ms, −15 dBm per tone
         self._timer: float | None = None
         self._ack: str | None = None
         self.result: CallWaitingDone | None = None

@@ -223,3 +223,18 @@ def test_receiver_never_crashes_on_random_fsk(data: bytes) -> None:
     rx = FskCallerIdReceiver()
     for r in rx.push(render_fsk(data, mark_bits=20, seizure_bits=0)):
         assert isinstance(r, CallerIdMessage | ReceiveError)
+
+
+def test_etsi_v23_extra_parameters_round_trip() -> None:
+    msg = CallerIdMessage(
+        date="03150930",
+        number="0123456789",
+        name="ACME",
+        extra=((0x11, b"\x01"), (0x1A, b"5551234")),  # call type voice, redirecting number
+    )
+    assert decode_fsk(render_message(msg, FskStandard.V23)) == [msg]
+    rows = dict(msg.describe())
+    assert rows["call type"] == "01"
+    assert rows["redirecting number"] == "5551234"
+    vmwi = CallerIdMessage(MessageType.MDMF_VMWI, vmwi=True, message_count=3)
+    assert decode_fsk(render_message(vmwi, FskStandard.V23)) == [vmwi]
