@@ -188,6 +188,8 @@ class FaxToneDetector:
             else:
                 t.misses += 1
             self._ans_history.append(z)
+            if len(self._ans_history) > 400:  # a stuck tone must not grow memory
+                del self._ans_history[:-200]
             self._check_reversal(b)
             self._check_report(b, events)
             return
@@ -217,7 +219,7 @@ class FaxToneDetector:
     def _check_report(self, b: int, events: list[FaxEvent]) -> None:
         t = self._ans
         run_ms = (b + 1 - t.start) * SUB * 1000 / SAMPLE_RATE
-        if not self._ans_reported and run_ms >= 500.0:
+        if not self._ans_reported and run_ms >= 500.0 and self._on_frequency():
             self._am = self._modulated()
             self._ans_reported = True
             self.disable_echo_canceller = bool(self._reversals)
@@ -225,6 +227,15 @@ class FaxToneDetector:
         elif self._report_pending:
             self._report_pending = False
             events.append(AnswerTone(t.start * SUB, (b + 1) * SUB, True, self._am))
+
+    def _on_frequency(self) -> bool:
+        """The tone is 2100 ± 25 Hz (V.25: ± 15 Hz), from the median phase step."""
+        h = self._ans_history[-60:]
+        steps = sorted(cmath.phase(h[k] * h[k - 1].conjugate()) for k in range(1, len(h)))
+        if not steps:
+            return False
+        hz = steps[len(steps) // 2] * SAMPLE_RATE / (2 * math.pi * SUB)
+        return abs(hz) <= 25.0
 
     def _modulated(self) -> bool:
         """ANSam: the 2100 Hz envelope carries ≥ 10 % of 15 Hz modulation."""

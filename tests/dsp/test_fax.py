@@ -191,3 +191,13 @@ def test_no_fax_events_on_call_progress_tones_dtmf_and_music() -> None:
     events, det = detect(ulaw_round_trip(np.concatenate(parts)))
     assert events == []
     assert not det.disable_echo_canceller
+
+
+@pytest.mark.parametrize(
+    ("freq", "reported"), [(2100.0, True), (2112.0, True), (2060.0, False), (2150.0, False)]
+)
+def test_answer_tone_frequency_window(freq: float, reported: bool) -> None:
+    t = np.arange(3 * 8000) / 8000
+    x = ulaw_round_trip(10000 * np.sin(2 * np.pi * freq * t))
+    events, _ = detect(x)
+    assert any(isinstance(e, AnswerTone) for e in events) is reported
