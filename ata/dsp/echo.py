@@ -17,7 +17,8 @@ convolution — without it the steady state is limited to about 25 dB by circula
 Control:
 
 - *Double talk* (near-end speech on top of echo must not be learned as echo): a Geigel
-  detector (near peak > ½ of the far peak over the tail window, i.e. assumes ERL ≥ 6 dB) plus
+  detector on frame powers (near power > ¼ of the strongest far frame power over the tail
+  window, i.e. assumes ERL ≥ 6 dB) plus
   an energy check (near power far above the echo predicted by the filter once it is
   converged); either freezes adaptation for the frame and a 60 ms hangover.
 - *Echo path change / divergence*: if the output is louder than the input in 10 active frames,
@@ -110,7 +111,8 @@ class EchoCanceller:
         self._p = np.full(self._bins, 1.0)
         self._delta = float(_FFT * _SILENCE_POWER)
         self._e2 = np.zeros(_FFT)
-        self._far_peaks = [0.0] * (self.partitions + 1)
+        self._far_pows = [0.0] * (self.partitions + 1)  # far power of the frames in the tail
+        self._geigel_pow = geigel_threshold * geigel_threshold
         self._p_keep = p_keep
         self.relative_floor = relative_floor
         self._floor_per_bin = relative_floor / (N + 1)
@@ -119,6 +121,7 @@ class EchoCanceller:
         self._hangover = 0
         self._suspect = 0
         self._far_prev_pow = 0.0
+        self._far_prev_pow_old = 0.0
         self._bad_frames = 0
         self._erle_smooth = 0.0  # smoothed per-frame ERLE in dB while adapting
         self._stats: tuple[float, float, bool, bool] | None = None
@@ -169,9 +172,6 @@ class EchoCanceller:
         far_ext = self._far
         far_ext[:-N] = far_ext[N:]
         far_ext[-N:] = f
-        peaks = self._far_peaks
-        peaks.pop(0)
-        peaks.append(float(max(int(fi.max()), -int(fi.min()))))
         multi = self.partitions > 1
         if multi:
             self._x[1:] = self._x[:-1]
@@ -183,13 +183,16 @@ class EchoCanceller:
         near_pow = float(d @ d) / N
         out_pow = float(e @ e) / N
         far_pow = float(f @ f) / N
-        # Double talk: Geigel on peaks; once the filter is good, also an energy check (near far
-        # above the predicted echo) and an error check (output not far below the echo estimate,
-        # which a converged filter never leaves unless someone talks on the near end).
+        pows = self._far_pows
+        pows.pop(0)
+        pows.append(far_pow)
+        # Double talk: Geigel on frame powers; once the filter is good, also an energy check
+        # (near far above the predicted echo) and an error check (output not far below the echo
+        # estimate, which a converged filter never leaves unless someone talks on the near end).
         converged = self._erle_smooth > _CONVERGED_DB
         echo_pow = float(y @ y) / N if converged else 0.0
         dt = near_pow > _SILENCE_POWER and (
-            float(max(d.max(), -d.min())) > self.geigel_threshold * max(peaks)
+            near_pow > self._geigel_pow * max(pows)
             or (converged and near_pow > 4.0 * (echo_pow + _SILENCE_POWER))
         )
         if converged and not dt and far_pow > _SILENCE_POWER and echo_pow > 4.0 * _SILENCE_POWER:
@@ -210,6 +213,7 @@ class EchoCanceller:
             self._hangover -= 1
         # Adapt only on far-end activity filling the whole FFT window (onsets are transients).
         adapt = self._hangover == 0 and min(far_pow, self._far_prev_pow) > _SILENCE_POWER
+        self._far_prev_pow_old = self._far_prev_pow
         self._far_prev_pow = far_pow
         if adapt:
             xf = self._x[0] if multi else np.fft.rfft(far_ext[-2 * N :])
@@ -219,12 +223,13 @@ class EchoCanceller:
             # (a 3-tap convolution of the rectangular one) a few bins hold nearly all the power.
             # Learning from it only fits those frequencies and drifts elsewhere, so the filter
             # is held (G.168: no divergence on tones). Speech trips this in < 5 % of frames.
-            hann = 2.0 * xf[1:-1] - xf[:-2] - xf[2:]
-            hsq = hann.view(np.float64) ** 2
-            hp = hsq[0::2] + hsq[1::2]
-            top = float(np.partition(hp, -_TONE_BINS)[-_TONE_BINS:].sum())
-            if top > _TONE_SHARE * float(hp.sum()):
-                adapt = False
+            # Only a frame as strong as the previous one can be part of a steady tone.
+            if abs(far_pow - self._far_prev_pow_old) < 0.3 * far_pow:
+                hann = 2.0 * xf[1:-1] - xf[:-2] - xf[2:]
+                hp = np.abs(hann) ** 2
+                top = float(np.partition(hp, -_TONE_BINS)[-_TONE_BINS:].sum())
+                if top > _TONE_SHARE * float(hp.sum()):
+                    adapt = False
         if adapt:
             self._e2[N:] = e
             ef = np.fft.rfft(self._e2)
