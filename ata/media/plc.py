@@ -40,6 +40,7 @@ HISTORY: Final = 3 * PITCH_MAX + OVERLAP_MAX  # 390
 CORR_LEN: Final = 160
 ATTENUATE_START: Final = 80  # samples (10 ms) at full level
 SILENT_AFTER: Final = 480  # samples (60 ms)
+JOIN_SMOOTH: Final = 8  # samples (1 ms) of slope-continuous cross-fade at an erasure's start
 
 Frame = npt.NDArray[np.int16]
 
@@ -127,9 +128,20 @@ class Plc:
                 self._set_periods(2)
             elif self._erased == 160 and self._periods < 3:
                 self._set_periods(3)
-        if first and join:
+        if first:
+            # 1. Remove the offset between the last real sample and the sample the periodic
+            #    model puts there, progressively over a quarter period (no step).
             ov = min(max(self._pitch // 4, 1), n)
             out[:ov] += join * (1.0 - np.arange(ov, dtype=np.float64) / ov)
+            # 2. Cross-fade from a straight-line continuation of the real signal (last value
+            #    and slope) over 1 ms, so the join has no kink either. No delay is added to
+            #    good frames.
+            short = min(JOIN_SMOOTH, n)
+            last = float(self._hist[-1])
+            slope = last - float(self._hist[-2])
+            steps = np.arange(1, short + 1, dtype=np.float64)
+            w = steps / (short + 1)
+            out[:short] = (1.0 - w) * (last + slope * steps) + w * out[:short]
         return _to_int16(out)
 
     def _set_periods(self, periods: int) -> None:
@@ -164,30 +176,22 @@ def _gain(start: int, n: int) -> npt.NDArray[np.float64]:
 
 
 def _find_pitch(hist: npt.NDArray[np.float64]) -> int:
-    """Pitch period in samples (40..120) maximising normalised cross-correlation."""
+    """Pitch period in samples (40..120) maximising normalised cross-correlation.
+
+    All lags at once: one ``np.correlate`` of the last 20 ms against the 35 ms before it, and
+    the segment energies from a cumulative sum of squares.
+    """
     target = hist[-CORR_LEN:]
-    energy_t = float(np.dot(target, target))
-    if energy_t <= 1e-6:
+    if float(np.dot(target, target)) <= 1e-6:
         return PITCH_MAX
-    best, best_score = PITCH_MAX, -np.inf
-
-    def score(lag: int) -> float:
-        seg = hist[-CORR_LEN - lag : len(hist) - lag]
-        e = float(np.dot(seg, seg))
-        if e <= 1e-6:
-            return -np.inf
-        return float(np.dot(seg, target)) / float(np.sqrt(e))
-
-    for lag in range(PITCH_MIN, PITCH_MAX + 1, 2):
-        s = score(lag)
-        if s > best_score:
-            best, best_score = lag, s
-    for lag in (best - 1, best + 1):
-        if PITCH_MIN <= lag <= PITCH_MAX:
-            s = score(lag)
-            if s > best_score:
-                best, best_score = lag, s
-    return best
+    window = hist[-(CORR_LEN + PITCH_MAX) :]
+    corr = np.correlate(window[: len(window) - PITCH_MIN], target, mode="valid")
+    sq = np.concatenate(([0.0], np.cumsum(window * window)))
+    energy = sq[CORR_LEN : CORR_LEN + len(corr)] - sq[: len(corr)]
+    score = np.where(energy > 1e-6, corr / np.sqrt(np.maximum(energy, 1e-6)), -np.inf)
+    # corr[i] compares the segment starting at i, i.e. lag PITCH_MAX - i.
+    best = int(np.argmax(score[::-1]))  # prefer the shortest lag on ties
+    return PITCH_MIN + best
 
 
 def _to_int16(x: npt.NDArray[np.float64]) -> Frame:
