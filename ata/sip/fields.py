@@ -128,6 +128,17 @@ class Headers:
         self._fields.append(self._checked(name, value))
         self._cache.clear()
 
+    def add_derived(self, name: str, value: str) -> None:
+        """Append a value derived from already-stored fields (e.g. a parsed To plus a tag).
+
+        Only CR/LF are refused: such values may legitimately carry what the parser accepted
+        (a NUL inside a quoted display name, RFC 4475 3.1.1.2), which :meth:`add` refuses.
+        """
+        if "\r" in value or "\n" in value or not is_token(name):
+            raise HeaderValueError("invalid derived header")
+        self._fields.append((header_key(name), canonical_name(name), value.strip(" \t")))
+        self._cache.clear()
+
     def copy_from(self, other: Headers, name: str) -> int:
         """Append every field of this name from ``other`` unchanged; return how many."""
         key = header_key(name)

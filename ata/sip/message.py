@@ -318,7 +318,7 @@ def make_response(
     out.copy_from(src, "From")
     raw_to = src.get("To")
     if raw_to is not None and to_tag is not None and status != 100:
-        out.add("To", _to_with_tag(raw_to, to_tag))
+        out.add_derived("To", _to_with_tag(raw_to, to_tag))
     else:
         out.copy_from(src, "To")
     out.copy_from(src, "Call-ID")

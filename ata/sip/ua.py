@@ -78,6 +78,7 @@ from ata.sip.transaction_layer import (
     AckReceived,
     AckTimeout,
     CancelReceived,
+    Event,
     RequestReceived,
     ResponseReceived,
     ServerGaveUp,
@@ -129,12 +130,17 @@ class UserAgent:
         self.tx = TransactionLayer(timers, new_id=self._new_id)
         self.dialogs = DialogSet()
         self.calls: dict[str, Call] = {}
-        self._by_call_id: dict[str, Call] = {}
+        self._by_dialog: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
         self._client: dict[TxKey, tuple[Call, str]] = {}
-        self._acks: OrderedDict[str, tuple[bytes, Address]] = OrderedDict()
+        self._acks: OrderedDict[tuple[str, str], tuple[bytes, Address]] = OrderedDict()
         self._events: deque[CallEvent] = deque()
         self._audio = config.audio or AudioConfig(address=config.local_host, port=4000)
-        self.stats: dict[str, int] = {"parse_errors": 0, "answered_errors": 0, "rejected": 0}
+        self.stats: dict[str, int] = {
+            "parse_errors": 0,
+            "answered_errors": 0,
+            "rejected": 0,
+            "dropped_events": 0,
+        }
 
     # == driver API =============================================================================
 
@@ -296,35 +302,43 @@ class UserAgent:
 
     def _pump(self, now: float) -> None:
         while (ev := self.tx.next_event()) is not None:
-            if isinstance(ev, RequestReceived):
-                self._on_request(ev.request, ev.addr, now)
-            elif isinstance(ev, ResponseReceived):
-                entry = self._client.get(ev.key)
-                if entry is not None:
-                    self._on_response(entry[0], entry[1], ev.request, ev.response, now)
-            elif isinstance(ev, CancelReceived):
-                self._on_cancel(ev.invite_key, now)
-            elif isinstance(ev, AckReceived):
-                self._on_ack(ev.request)
-            elif isinstance(ev, TransactionTimeout | TransportFailed):
-                entry = self._client.pop(ev.key, None)
-                if entry is not None:
-                    cause = "timeout" if isinstance(ev, TransactionTimeout) else "transport"
-                    self._on_failure(entry[0], entry[1], cause, now)
-            elif isinstance(ev, AckTimeout):
-                call = self._by_call_id.get(ev.response.call_id)
-                if call is not None and call.state is CallState.CONNECTED:
-                    call.step(CallInput.TIMEOUT)
-                    self._send_bye(call, now)
-                    self._end(call, "no-ack")
-            elif isinstance(ev, ServerGaveUp):
-                call = self._by_call_id.get(ev.request.call_id)
-                if call is not None and call.state is CallState.INCOMING:
-                    call.step(CallInput.TIMEOUT)
-                    self._end(call, "timeout")
-            elif isinstance(ev, StrayResponse):
-                self._on_stray(ev.response)
+            try:
+                self._dispatch(ev, now)
+            except SipParseError:
+                # A message that reached a transaction but lacks what the TU needs (e.g. no
+                # Call-ID on a stray response): drop it, count it, keep serving.
+                self.stats["dropped_events"] += 1
         self._reap()
+
+    def _dispatch(self, ev: Event, now: float) -> None:
+        if isinstance(ev, RequestReceived):
+            self._on_request(ev.request, ev.addr, now)
+        elif isinstance(ev, ResponseReceived):
+            entry = self._client.get(ev.key)
+            if entry is not None:
+                self._on_response(entry[0], entry[1], ev.request, ev.response, now)
+        elif isinstance(ev, CancelReceived):
+            self._on_cancel(ev.invite_key, now)
+        elif isinstance(ev, AckReceived):
+            self._on_ack(ev.request)
+        elif isinstance(ev, TransactionTimeout | TransportFailed):
+            entry = self._client.pop(ev.key, None)
+            if entry is not None:
+                cause = "timeout" if isinstance(ev, TransactionTimeout) else "transport"
+                self._on_failure(entry[0], entry[1], cause, now)
+        elif isinstance(ev, AckTimeout):
+            call = self._by_dialog.get((ev.response.call_id, ev.response.to.tag or ""))
+            if call is not None and call.state is CallState.CONNECTED:
+                call.step(CallInput.TIMEOUT)
+                self._send_bye(call, now)
+                self._end(call, "no-ack")
+        elif isinstance(ev, ServerGaveUp):
+            call = next((c for c in self.calls.values() if c.invite_key == ev.key), None)
+            if call is not None and call.state is CallState.INCOMING:
+                call.step(CallInput.TIMEOUT)
+                self._end(call, "timeout")
+        elif isinstance(ev, StrayResponse):
+            self._on_stray(ev.response)
 
     # == inbound requests =======================================================================
 
@@ -386,7 +400,7 @@ class UserAgent:
         self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
 
     def _in_dialog(self, dialog: Dialog, req: Request, now: float) -> None:
-        call = self._by_call_id.get(req.call_id)
+        call = self._by_dialog.get((dialog.id.call_id, dialog.id.local_tag))
         method = req.method
         if call is None:
             self._answer(req, 481, now)
@@ -459,7 +473,7 @@ class UserAgent:
                 return
 
     def _on_ack(self, ack: Request) -> None:
-        call = self._by_call_id.get(ack.call_id)
+        call = self._by_dialog.get((ack.call_id, ack.to.tag or ""))
         if call is None or call.local_offer is None or not ack.body:
             return
         offer, call.local_offer = call.local_offer, None
@@ -515,7 +529,8 @@ class UserAgent:
 
     def _invite_success(self, call: Call, req: Request, resp: Response, now: float) -> None:
         dialog = self.dialogs.uac_response(req, resp)
-        if dialog is None:
+        if dialog is None:  # a 2xx without To tag cannot make a dialog (nor be ACKed)
+            self._fail(call, 502, "2xx without To tag")
             return
         if (
             call.dialog is not None
@@ -613,7 +628,7 @@ class UserAgent:
 
     def _on_stray(self, resp: Response) -> None:
         if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
-            cached = self._acks.get(resp.call_id)
+            cached = self._acks.get((resp.call_id, resp.from_.tag or ""))
             if cached is not None:
                 self.tx.send_bytes(cached[0], cached[1], self.config.transport)
 
@@ -686,13 +701,13 @@ class UserAgent:
         dest = self._dialog_hop(dialog)
         data = ack.to_bytes()
         call.ack_bytes = data
-        self._acks[call.call_id] = (data, dest)
+        self._acks[(call.call_id, call.local_tag)] = (data, dest)
         while len(self._acks) > 64:
             self._acks.popitem(last=False)
         self.tx.send_bytes(data, dest, self.config.transport)
 
     def _resend_ack(self, call: Call) -> None:
-        cached = self._acks.get(call.call_id)
+        cached = self._acks.get((call.call_id, call.local_tag))
         if cached is not None:
             self.tx.send_bytes(cached[0], cached[1], self.config.transport)
 
@@ -758,7 +773,7 @@ class UserAgent:
 
     def _register(self, call: Call) -> None:
         self.calls[call.handle] = call
-        self._by_call_id[call.call_id] = call
+        self._by_dialog[(call.call_id, call.local_tag)] = call
 
     def _hop(self, uri: URI) -> Address:
         return out_of_dialog_hop(self.config, uri, self._resolver)
@@ -769,12 +784,24 @@ class UserAgent:
     def _session_id(self) -> int:
         return int(self._rand() * 2**31) + 1
 
+    def _fail(self, call: Call, status: int, reason: str) -> None:
+        if call.step(CallInput.FAILURE) and not call.ended_reported:
+            call.ended_reported = True
+            self._events.append(CallFailed(call.handle, status, reason))
+
     def _reap(self) -> None:
+        pending = (CallState.CALLING, CallState.RINGING, CallState.CANCELLING)
+        for call in list(self.calls.values()):
+            # Safety net: the INVITE transaction ended without a final answer the call could
+            # use (e.g. a malformed 2xx): the call cannot progress any more.
+            if call.state in pending and self.tx.transaction(call.invite_key or ()) is None:
+                self._client.pop(call.invite_key or (), None)
+                self._fail(call, 408, "no usable final response")
         for handle, call in list(self.calls.items()):
             if call.ended:
                 del self.calls[handle]
-                if self._by_call_id.get(call.call_id) is call:
-                    del self._by_call_id[call.call_id]
+                if self._by_dialog.get((call.call_id, call.local_tag)) is call:
+                    del self._by_dialog[(call.call_id, call.local_tag)]
                 if call.dialog is not None:
                     self.dialogs.remove(call.dialog)
         self.dialogs.purge_terminated()
