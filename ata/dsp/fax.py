@@ -47,6 +47,7 @@ _F_ANS: Final = 2100.0
 _BIT: Final = SAMPLE_RATE / 300.0  # samples per V.21 bit (26.67)
 _MA: Final = 16  # V.21 moving-average length
 _LAG: Final = 8  # V.21 frequency discriminator lag (samples)
+FRAME: Final = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,8 @@ class FaxToneDetector:
         # Mixer phase for 1750 Hz repeats every 32 samples (1750·32/8000 = 7 cycles).
         k = np.arange(32)
         self._lo = np.exp(-2j * np.pi * 1750.0 * k / SAMPLE_RATE)
+        t = np.arange(FRAME) / SAMPLE_RATE
+        self._band = np.exp(-2j * np.pi * np.outer((1650.0, 1750.0, 1850.0), t))
 
     def process(self, samples: npt.ArrayLike) -> list[FaxEvent]:
         x = np.asarray(samples, dtype=np.float64)
@@ -150,6 +153,10 @@ class FaxToneDetector:
         energy = np.einsum("ij,ij->i", r, r)
         power = np.abs(z) ** 2 * (2.0 / (SUB * SUB))  # sine power per bin
         share = power / np.maximum(energy / SUB, 1e-9)[:, None]
+        loud = energy / SUB >= self._min_power
+        if self._cng.start < 0 and self._ans.start < 0 and not (loud & (share >= 0.7).any(1)).any():
+            self._sub += n  # nothing started and nothing to start: skip the per-block walk
+            return
         for i in range(n):
             b = self._sub
             self._sub += 1
@@ -257,6 +264,16 @@ class FaxToneDetector:
         if count == 0:
             return
         idx = (self._n + np.arange(count)) % 32
+        if count == FRAME and self._bit == -1:
+            # Gate: demodulate only when the 1650/1850 Hz band carries a good part of the power.
+            band = np.abs(self._band @ x) ** 2 * (2.0 / (FRAME * FRAME))
+            frame_power = float(x @ x) / FRAME
+            if frame_power < self._min_power or float(band.sum()) < 0.2 * frame_power:
+                self._mix_tail = x[-_MA:] * self._lo[idx[-_MA:]]
+                self._prev = np.zeros(_LAG, dtype=np.complex128)
+                self._run_start = self._n + count
+                self._n += count
+                return
         mixed = np.concatenate((self._mix_tail, x * self._lo[idx]))
         csum = np.cumsum(mixed)
         base = np.concatenate(([0j], csum[:-_MA]))

@@ -222,19 +222,29 @@ class ToneGenerator:
     ) -> None:
         n = self.clock + offset + np.arange(count, dtype=np.int64)
         for c in components:
-            wave = np.sin(_phase(c.freq_hz, n, self.rate))
+            wave = _sine(c.freq_hz, n, self.rate)
             amp = dbm0_to_amplitude(c.level_dbm0)
             if c.mod_hz is not None:
                 m = c.mod_depth
-                env = 1.0 + m * np.sin(_phase(c.mod_hz, n, self.rate))
-                wave *= env / math.sqrt(1.0 + m * m / 2.0)
+                env = 1.0 + m * _sine(c.mod_hz, n, self.rate)
+                wave = wave * env / math.sqrt(1.0 + m * m / 2.0)
             out[offset : offset + count] += amp * wave
 
 
-def _phase(freq: float, n: npt.NDArray[np.int64], rate: int) -> npt.NDArray[np.float64]:
-    """2π·f·n/rate, reduced exactly for integer f (no drift however long the tone runs)."""
+_TABLES: dict[int, npt.NDArray[np.float64]] = {}
+
+
+def _sine(freq: float, n: npt.NDArray[np.int64], rate: int) -> npt.NDArray[np.float64]:
+    """sin(2π·f·n/rate) for absolute sample indexes ``n``.
+
+    Integer frequencies read a one-period table at (f·n) mod rate: exact, no drift however
+    long the tone runs. Other frequencies use the clock modulo 1000 s, which keeps the phase
+    continuous for frequencies given to a thousandth of a hertz."""
     if float(freq).is_integer():
-        k = (int(freq) * (n % rate)) % rate
-        return k.astype(np.float64) * (2.0 * np.pi / rate)
+        table = _TABLES.get(rate)
+        if table is None:
+            table = np.sin(2.0 * np.pi * np.arange(rate) / rate)
+            _TABLES[rate] = table
+        return table[(int(freq) * (n % rate)) % rate]
     cycles = np.mod(freq * (n % (rate * 1000)).astype(np.float64) / rate, 1.0)
-    return cycles * (2.0 * np.pi)
+    return np.sin(2.0 * np.pi * cycles)

@@ -320,3 +320,11 @@ def test_restart_replays_the_plan() -> None:
     again = gen.render(0.2)
     assert on_runs(first)[0][1] >= 798
     assert on_runs(again)[0][1] >= 798
+
+
+def test_fractional_frequency_is_continuous_across_seconds() -> None:
+    gen = ToneGenerator(steady([1000.5], -10.0))
+    x = gen.render(2.5).astype(np.float64)
+    t = np.arange(x.shape[0]) / RATE
+    ideal = 32767 * 10 ** ((-10 - 3.14) / 20) * np.sin(2 * np.pi * 1000.5 * t)
+    assert np.max(np.abs(x - ideal)) <= 1.0
