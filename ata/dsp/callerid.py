@@ -288,3 +288,48 @@ def parse_message(data: bytes) -> CallerIdMessage:
         else:
             extra.append((p, bytes(value)))
     return CallerIdMessage(t, extra=tuple(extra), **fields)  # type: ignore[arg-type]
+
+
+def _clean_text(value: str, limit: int) -> str:
+    """Printable ASCII only (others become '?'), trimmed to ``limit`` characters."""
+    out = "".join(c if " " <= c <= "~" else "?" for c in value.strip())
+    return out[:limit]
+
+
+def message_for_call(
+    number: str,
+    name: str,
+    withheld: str,
+    when: _dt.datetime,
+    *,
+    sdmf: bool = False,
+    max_number: int = 20,
+    max_name: int = 15,
+) -> CallerIdMessage:
+    """A caller ID message from what signalling gave (never raises).
+
+    ``withheld`` is "private" or "unavailable" (or empty) as the SIP layer reports it. The number
+    keeps digits, '*' and '#' (a leading '+' is dropped, as phones show national digits); the name
+    becomes printable ASCII, at most ``max_name`` characters (GR-30 displays 15). A missing
+    number or name is sent as an absence reason: 'P' private, 'O' unavailable.
+    """
+    reason = "P" if withheld == "private" else "O"
+    digits = "".join(c for c in number if c.isascii() and (c.isdigit() or c in "*#"))
+    digits = digits[: 10 if sdmf else max_number]
+    text = _clean_text(name, max_name)
+    date = date_field(when)
+    if sdmf:
+        return CallerIdMessage(
+            MessageType.SDMF_CALLER_ID,
+            date=date,
+            number=digits or None,
+            number_absent=None if digits else reason,
+        )
+    return CallerIdMessage(
+        MessageType.MDMF_CALLER_ID,
+        date=date,
+        number=digits or None,
+        number_absent=None if digits else reason,
+        name=text or None,
+        name_absent=None if text else reason,
+    )

@@ -90,6 +90,18 @@ def encode_dtmf_clip(
     return f"{number}#"
 
 
+def dtmf_clip_for_call(number: str, withheld: str, framing: DtmfFraming = DtmfFraming.A_C) -> str:
+    """The DTMF CLIP string for what signalling gave (never raises): digits only, at most 20;
+    no digits → absence ('P' for "private", else 'O'), or an empty string when the framing
+    cannot say "absent" (then send nothing)."""
+    digits = "".join(c for c in number if c.isascii() and c.isdigit())[:20]
+    if digits:
+        return encode_dtmf_clip(digits, framing)
+    if framing in (DtmfFraming.A_C, DtmfFraming.A_HASH):
+        return encode_dtmf_clip(None, framing, absent="P" if withheld == "private" else "O")
+    return ""
+
+
 def render_dtmf_clip(
     digits: str,
     *,

@@ -238,3 +238,49 @@ def test_etsi_v23_extra_parameters_round_trip() -> None:
     assert rows["redirecting number"] == "5551234"
     vmwi = CallerIdMessage(MessageType.MDMF_VMWI, vmwi=True, message_count=3)
     assert decode_fsk(render_message(vmwi, FskStandard.V23)) == [vmwi]
+
+
+@given(
+    number=st.text(max_size=40),
+    name=st.text(max_size=60),
+    withheld=st.sampled_from(["", "private", "unavailable"]),
+    sdmf=st.booleans(),
+)
+def test_message_for_call_never_raises_and_round_trips(
+    number: str, name: str, withheld: str, sdmf: bool
+) -> None:
+    import datetime as dt
+
+    from ata.dsp.callerid import message_for_call
+
+    msg = message_for_call(number, name, withheld, dt.datetime(2026, 11, 24, 13, 5), sdmf=sdmf)
+    assert parse_message(encode_message(msg)) == msg
+    assert msg.number is not None or msg.number_absent == ("P" if withheld == "private" else "O")
+
+
+@given(
+    number=st.text(max_size=40),
+    withheld=st.sampled_from(["", "private", "unavailable"]),
+    framing=st.sampled_from(list(DtmfFraming)),
+)
+def test_dtmf_clip_for_call_never_raises(number: str, withheld: str, framing: DtmfFraming) -> None:
+    from ata.dsp.callerid_dtmf import dtmf_clip_for_call
+
+    digits = dtmf_clip_for_call(number, withheld, framing)
+    if digits:
+        parsed = parse_dtmf_clip(digits)
+        assert parsed.number is not None or parsed.number_absent in ("O", "P")
+
+
+def test_message_for_call_maps_sip_identity() -> None:
+    import datetime as dt
+
+    from ata.dsp.callerid import message_for_call
+
+    when = dt.datetime(2026, 11, 24, 13, 5)
+    msg = message_for_call("+1 (555) 123-4567", "Zoë Müller-Lüdenscheidt", "", when)
+    assert msg.number == "15551234567"
+    assert msg.name == "Zo? M?ller-L?de"
+    assert msg.date == "11241305"
+    private = message_for_call("", "", "private", when)
+    assert (private.number_absent, private.name_absent) == ("P", "P")
