@@ -139,6 +139,8 @@ DtmfEvent = DigitStart | DigitEnd
 
 
 class _State(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; skip Enum's Python-level hash
+
     IDLE = "idle"
     PENDING = "pending"
     ON = "on"
@@ -146,6 +148,7 @@ class _State(enum.Enum):
 
 
 class _In(enum.Enum):
+    __hash__ = object.__hash__
     NONE = "none"  # no candidate in this window
     SAME = "same"  # candidate (or held) digit equal to the current one
     OTHER = "other"  # candidate for a different digit
@@ -252,6 +255,7 @@ class DtmfReceiver:
         self._ref = np.ones(2)  # |Z|² per sub-block of the row / column tone when fully on
         self._last_levels = (0.0, 0.0)  # raw tone powers of the last candidate window
         self._last_steps = (0.0, 0.0)  # phase steps (rad per 10 ms) of that window
+        self._last_share = 0.0  # share of the window's power in the two tones
         self._steps: list[tuple[int, float, float]] = []  # (window end, steps) while pending
 
     @property
@@ -374,6 +378,7 @@ class DtmfReceiver:
         code = row * 4 + col - 4
         self._last_levels = (pr, pc)
         self._last_steps = (step_r, step_c)
+        self._last_share = (pr + pc) * _SCALE * _N / max(total, 1e-9)
         strict = (
             pr + pc >= self._share_on * total
             and peak_r <= self._peak_ratio
@@ -470,7 +475,9 @@ class DtmfReceiver:
                 return
         elif (first + newest + 1) * SUB - start < self._min_on:
             return  # still on but not yet long enough: decide at the next window
-        if not self._steady(start) or self._tonal_residual(window_end):
+        # A residual line can only exceed the limit if the residual holds enough power.
+        tonal = self._last_share < 0.95 and self._tonal_residual(window_end)
+        if not self._steady(start) or tonal:
             self._state, self._digit = _State.IDLE, -1  # speech or music, not a DTMF pair
             return
         self._start_sample = max(0, round(start))
