@@ -135,6 +135,7 @@ class FskCallerIdReceiver:
         self._active = False
         self.errors = 0
         self.messages = 0
+        self.ignored = 0
 
     def push(self, samples: npt.ArrayLike) -> list[ReceiveResult]:
         out: list[ReceiveResult] = []
@@ -145,6 +146,8 @@ class FskCallerIdReceiver:
                 if ch.value in _KNOWN_TYPES:
                     self._active = True
                     self._buf = bytearray([ch.value])
+                else:
+                    self.ignored += 1  # noise after a mark run, or a type we do not know
                 continue
             if not self._active:
                 continue

@@ -284,3 +284,26 @@ def test_message_for_call_maps_sip_identity() -> None:
     assert msg.date == "11241305"
     private = message_for_call("", "", "private", when)
     assert (private.number_absent, private.name_absent) == ("P", "P")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=24),
+    gaps=st.lists(st.integers(0, 20), min_size=24, max_size=24),  # mark bits (≤ 16.7 ms)
+    level=st.floats(-35.0, -3.0),
+    offset=st.floats(-0.01, 0.01),
+    standard=st.sampled_from(list(FskStandard)),
+)
+def test_demodulator_tolerates_gaps_clock_offset_and_level(
+    data: bytes, gaps: list[int], level: float, offset: float, standard: FskStandard
+) -> None:
+    bits = [np.ones(30, np.int8)]
+    for i, byte in enumerate(data):
+        bits += [uart_bits(bytes([byte])), np.ones(gaps[i], np.int8)]
+    x = FskModulator(standard.spec, level).modulate(np.concatenate(bits))
+    # sender clock off by ±1 %: resample
+    x = np.interp(np.arange(0, x.size - 1, 1.0 + offset), np.arange(x.size), x)
+    rx = FskDemodulator(standard.spec)
+    chars = rx.push(np.concatenate([x, np.zeros(100)]))
+    assert bytes(c.value for c in chars) == data
+    assert all(c.framing_ok for c in chars)
