@@ -28,11 +28,6 @@ which must be an IP literal unless a ``resolver`` callback is given (DNS lives i
 
 from __future__ import annotations
 
-import contextlib
-import random
-import secrets
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import replace
 
 from ata.sip.call import (
@@ -40,40 +35,29 @@ from ata.sip.call import (
     CallAnswered,
     CallDirection,
     CallEarlyMedia,
-    CallEnded,
     CallEvent,
     CallFailed,
     CallHeld,
-    CallIncoming,
     CallInput,
     CallResumed,
     CallRinging,
     CallState,
-    DtmfReceived,
     MediaUpdate,
-    MessageWaiting,
-    caller_identity,
 )
-from ata.sip.dialog import Dialog, DialogSet
-from ata.sip.digest import DigestClient
-from ata.sip.errors import SipError, SipParseError, SipRequestRejected
+from ata.sip.errors import SipError, SipParseError
 from ata.sip.headers import CSeq, NameAddr
-from ata.sip.message import Request, Response, error_response, make_cancel, make_response
+from ata.sip.message import Request, Response, make_response
 from ata.sip.parser import parse_message
 from ata.sip.sdp import (
-    AudioConfig,
     Direction,
-    NegotiatedAudio,
     SdpError,
     SdpNegotiationError,
-    SessionDescription,
     make_answer,
     make_offer,
     negotiate_answer,
     parse_sdp,
 )
-from ata.sip.timers import DEFAULT_TIMERS, TimerConfig
-from ata.sip.transaction import Address, Outgoing, TxKey
+from ata.sip.transaction import Address, Outgoing
 from ata.sip.transaction_layer import (
     AckReceived,
     AckTimeout,
@@ -83,64 +67,27 @@ from ata.sip.transaction_layer import (
     ResponseReceived,
     ServerGaveUp,
     StrayResponse,
-    TransactionLayer,
     TransactionLimitError,
     TransactionTimeout,
     TransportFailed,
-    server_key,
 )
+from ata.sip.ua_inbound import UaInbound
 from ata.sip.ua_support import (
     ALLOW,
     SDP,
-    UA_PROFILE,
-    Resolver,
     UaConfig,
-    addressed_to,
     authorized_retry,
-    dialog_hop,
-    dtmf_relay,
     local_contact,
     local_identity,
     local_via,
-    message_summary,
-    out_of_dialog_hop,
 )
-from ata.sip.uri import URI, SipURI, escape_user
-from ata.sip.validate import validate_request
+from ata.sip.uri import SipURI, escape_user
+
+__all__ = ["UaConfig", "UserAgent"]
 
 
-class UserAgent:
+class UserAgent(UaInbound):
     """See the module docstring."""
-
-    def __init__(
-        self,
-        config: UaConfig,
-        *,
-        credentials: DigestClient | None = None,
-        timers: TimerConfig = DEFAULT_TIMERS,
-        new_id: Callable[[], str] | None = None,
-        rand: Callable[[], float] | None = None,
-        resolver: Resolver | None = None,
-    ) -> None:
-        self.config = config
-        self.credentials = credentials
-        self._new_id = new_id or (lambda: secrets.token_hex(8))
-        self._rand = rand or random.random
-        self._resolver = resolver
-        self.tx = TransactionLayer(timers, new_id=self._new_id)
-        self.dialogs = DialogSet()
-        self.calls: dict[str, Call] = {}
-        self._by_dialog: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
-        self._client: dict[TxKey, tuple[Call, str]] = {}
-        self._acks: OrderedDict[tuple[str, str], tuple[bytes, Address]] = OrderedDict()
-        self._events: deque[CallEvent] = deque()
-        self._audio = config.audio or AudioConfig(address=config.local_host, port=4000)
-        self.stats: dict[str, int] = {
-            "parse_errors": 0,
-            "answered_errors": 0,
-            "rejected": 0,
-            "dropped_events": 0,
-        }
 
     # == driver API =============================================================================
 
@@ -340,149 +287,6 @@ class UserAgent:
         elif isinstance(ev, StrayResponse):
             self._on_stray(ev.response)
 
-    # == inbound requests =======================================================================
-
-    def _on_request(self, req: Request, addr: Address, now: float) -> None:
-        try:
-            validate_request(req, UA_PROFILE)
-            dialog = self.dialogs.route_request(req)
-        except SipRequestRejected as rej:
-            self.stats["rejected"] += 1
-            self._answer(req, rej.status, now, headers=rej.extra_headers)
-            return
-        except SipParseError as exc:
-            self.stats["rejected"] += 1
-            self._answer(req, exc.status, now)
-            return
-        if dialog is not None:
-            self._in_dialog(dialog, req, now)
-            return
-        method = req.method
-        if method == "INVITE":
-            self._incoming_invite(req, now)
-        elif method == "OPTIONS":
-            self._answer(req, 200, now, headers=[("Allow", ALLOW), ("Accept", SDP)])
-        elif method == "NOTIFY":
-            self._notify(req, now)
-        else:
-            self._answer(req, 481, now)
-
-    def _incoming_invite(self, req: Request, now: float) -> None:
-        cfg = self.config
-        if cfg.check_request_uri and not addressed_to(self.config, req):
-            self._answer(req, 404, now)
-            return
-        active = [c for c in self.calls.values() if not c.ended]
-        if len(active) >= cfg.max_calls:
-            self._answer(req, 486, now)
-            return
-        offer: SessionDescription | None = None
-        if req.body:
-            try:
-                offer = parse_sdp(req.body)
-                make_answer(offer, self._audio, session_id=1, session_version=1)
-            except (SdpError, SdpNegotiationError) as exc:
-                self._answer(req, exc.status, now)
-                return
-        tag = self._new_id()
-        handle = f"in-{tag}"
-        call = Call(handle, CallDirection.INCOMING, req.call_id, tag, CallState.INCOMING, req)
-        call.remote_offer = offer
-        call.invite_key = server_key(req)
-        self._register(call)
-        ringing = make_response(
-            req, 180, to_tag=tag, headers=[("Contact", local_contact(self.config))]
-        )
-        self.dialogs.uas_response(req, ringing)
-        self.tx.send_response(ringing, now)
-        number, name, withheld = caller_identity(req)
-        alert = tuple(req.headers.values("Alert-Info"))
-        self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
-
-    def _in_dialog(self, dialog: Dialog, req: Request, now: float) -> None:
-        call = self._by_dialog.get((dialog.id.call_id, dialog.id.local_tag))
-        method = req.method
-        if call is None:
-            self._answer(req, 481, now)
-            return
-        if method == "BYE":
-            self._answer(req, 200, now)
-            if call.step(CallInput.REMOTE_BYE):
-                self._end(call, "remote-bye")
-            self.dialogs.remove(dialog)
-        elif method in ("INVITE", "UPDATE"):
-            self._remote_offer(call, dialog, req, now)
-        elif method == "INFO":
-            self._answer(req, 200, now)
-            key, duration = dtmf_relay(req)
-            if key:
-                self._events.append(DtmfReceived(call.handle, key, duration))
-        elif method in ("OPTIONS", "NOTIFY"):
-            self._answer(req, 200, now, headers=[("Allow", ALLOW)])
-        else:
-            self._answer(req, 405, now, headers=[("Allow", ALLOW)])
-
-    def _remote_offer(self, call: Call, dialog: Dialog, req: Request, now: float) -> None:
-        headers: list[tuple[str, object]] = [
-            ("Contact", local_contact(self.config)),
-            ("Allow", ALLOW),
-        ]
-        call.session_version += 1
-        local = self._local_audio(call)
-        media = None
-        if req.body:
-            try:
-                offer = parse_sdp(req.body)
-                answer, media = make_answer(
-                    offer,
-                    local,
-                    session_id=self._session_id(),
-                    session_version=call.session_version,
-                )
-            except (SdpError, SdpNegotiationError) as exc:
-                resp = make_response(req, exc.status, to_tag=dialog.id.local_tag)
-                dialog.sent_response(req, resp)
-                self.tx.send_response(resp, now)
-                return
-            body = answer.to_bytes()
-        else:
-            offer_sdp = make_offer(
-                local, session_id=self._session_id(), session_version=call.session_version
-            )
-            call.local_offer = offer_sdp
-            body = offer_sdp.to_bytes()
-        headers.append(("Content-Type", SDP))
-        ok = make_response(req, 200, to_tag=dialog.id.local_tag, headers=headers, body=body)
-        dialog.sent_response(req, ok)
-        self.tx.send_response(ok, now)
-        if media is not None:
-            self._media_changed(call, media, by_remote=True)
-
-    def _notify(self, req: Request, now: float) -> None:
-        self._answer(req, 200, now)
-        summary = message_summary(req)
-        if summary is not None:
-            self._events.append(MessageWaiting(*summary))
-
-    def _on_cancel(self, invite_key: TxKey, now: float) -> None:
-        for call in self.calls.values():
-            if call.invite_key == invite_key and call.state is CallState.INCOMING:
-                self._respond_final(call, 487, now)
-                call.step(CallInput.REMOTE_CANCEL)
-                self._end(call, "cancelled")
-                return
-
-    def _on_ack(self, ack: Request) -> None:
-        call = self._by_dialog.get((ack.call_id, ack.to.tag or ""))
-        if call is None or call.local_offer is None or not ack.body:
-            return
-        offer, call.local_offer = call.local_offer, None
-        try:
-            media = negotiate_answer(offer, parse_sdp(ack.body), self._local_audio(call))
-        except (SdpError, SdpNegotiationError):
-            return
-        self._media_changed(call, media, by_remote=True)
-
     # == responses to our requests ==============================================================
 
     def _on_response(
@@ -632,7 +436,7 @@ class UserAgent:
             if cached is not None:
                 self.tx.send_bytes(cached[0], cached[1], self.config.transport)
 
-    # == helpers ==================================================================================
+    # == hold / resume ===========================================================================
 
     def _hold_or_resume(self, handle: str, hold: bool, now: float) -> bool:
         call = self.calls.get(handle)
@@ -662,146 +466,3 @@ class UserAgent:
             body=offer.to_bytes(),
         )
         self._send_in_dialog(call, dialog, req, "hold" if hold else "resume", now)
-
-    def _send_in_dialog(
-        self, call: Call, dialog: Dialog, req: Request, purpose: str, now: float
-    ) -> None:
-        try:
-            key = self.tx.send_request(req, self._dialog_hop(dialog), now, self.config.transport)
-        except SipError:
-            return
-        self._client[key] = (call, purpose)
-
-    def _send_bye(self, call: Call, now: float) -> None:
-        if call.dialog is not None:
-            self._send_bye_dialog(call, call.dialog, now, purpose="bye")
-            self.dialogs.remove(call.dialog)
-
-    def _send_bye_dialog(self, call: Call, dialog: Dialog, now: float, purpose: str) -> None:
-        bye = dialog.create_request("BYE", local_via(self.config))
-        self._send_in_dialog(call, dialog, bye, purpose, now)
-
-    def _send_cancel(self, call: Call, now: float) -> None:
-        cancel = make_cancel(call.invite)
-        try:
-            key = self.tx.send_request(
-                cancel,
-                self._hop(call.invite.uri),
-                now,
-                self.config.transport,
-            )
-        except SipError:
-            return
-        self._client[key] = (call, "cancel")
-
-    def _send_ack(self, call: Call, dialog: Dialog, now: float, cseq: int | None = None) -> None:
-        via = local_via(self.config)
-        via.params["branch"] = self.tx.new_branch()
-        ack = dialog.create_request("ACK", via, cseq=cseq or dialog.invite_cseq)
-        dest = self._dialog_hop(dialog)
-        data = ack.to_bytes()
-        call.ack_bytes = data
-        self._acks[(call.call_id, call.local_tag)] = (data, dest)
-        while len(self._acks) > 64:
-            self._acks.popitem(last=False)
-        self.tx.send_bytes(data, dest, self.config.transport)
-
-    def _resend_ack(self, call: Call) -> None:
-        cached = self._acks.get((call.call_id, call.local_tag))
-        if cached is not None:
-            self.tx.send_bytes(cached[0], cached[1], self.config.transport)
-
-    def _early_media(self, call: Call, resp: Response) -> NegotiatedAudio | None:
-        if call.local_offer is None or not resp.body or call.early_media_reported:
-            return None
-        try:
-            media = negotiate_answer(call.local_offer, parse_sdp(resp.body), self._audio)
-        except (SdpError, SdpNegotiationError):
-            return None
-        call.early_media_reported = True
-        call.media = media
-        return media
-
-    def _media_changed(self, call: Call, media: NegotiatedAudio, by_remote: bool) -> None:
-        was_held = call.held_remote
-        # The peer holds us when it no longer wants our media (sendonly/inactive offer).
-        call.held_remote = not media.direction.sends and not call.held_local
-        call.media = media
-        self._events.append(MediaUpdate(call.handle, media))
-        if call.held_remote and not was_held:
-            self._events.append(CallHeld(call.handle, by_remote=by_remote))
-        elif was_held and not call.held_remote:
-            self._events.append(CallResumed(call.handle, by_remote=by_remote))
-
-    def _local_audio(self, call: Call) -> AudioConfig:
-        if call.held_local:
-            return replace(self._audio, direction=Direction.SENDONLY)
-        return self._audio
-
-    def _respond_final(self, call: Call, status: int, now: float) -> None:
-        resp = make_response(call.invite, status, to_tag=call.local_tag)
-        self.dialogs.uas_response(call.invite, resp)
-        with contextlib.suppress(SipParseError):  # the INVITE transaction may be gone
-            self.tx.send_response(resp, now)
-
-    def _answer(
-        self,
-        req: Request,
-        status: int,
-        now: float,
-        headers: list[tuple[str, str]] | list[tuple[str, object]] | None = None,
-    ) -> None:
-        if req.method == "ACK":
-            return
-        resp = make_response(req, status, to_tag=self._new_id(), headers=headers or [])
-        try:
-            self.tx.send_response(resp, now)
-        except SipParseError:
-            self.stats["answered_errors"] += 1
-
-    def _parse_failed(self, exc: SipParseError, addr: Address, transport: str) -> None:
-        self.stats["parse_errors"] += 1
-        resp = error_response(exc)
-        if resp is not None:
-            self.stats["answered_errors"] += 1
-            self.tx.send_stateless(resp, addr, transport)
-
-    def _end(self, call: Call, cause: str) -> None:
-        if not call.ended_reported:
-            call.ended_reported = True
-            self._events.append(CallEnded(call.handle, cause))
-
-    def _register(self, call: Call) -> None:
-        self.calls[call.handle] = call
-        self._by_dialog[(call.call_id, call.local_tag)] = call
-
-    def _hop(self, uri: URI) -> Address:
-        return out_of_dialog_hop(self.config, uri, self._resolver)
-
-    def _dialog_hop(self, dialog: Dialog) -> Address:
-        return dialog_hop(self.config, dialog, self._resolver)
-
-    def _session_id(self) -> int:
-        return int(self._rand() * 2**31) + 1
-
-    def _fail(self, call: Call, status: int, reason: str) -> None:
-        if call.step(CallInput.FAILURE) and not call.ended_reported:
-            call.ended_reported = True
-            self._events.append(CallFailed(call.handle, status, reason))
-
-    def _reap(self) -> None:
-        pending = (CallState.CALLING, CallState.RINGING, CallState.CANCELLING)
-        for call in list(self.calls.values()):
-            # Safety net: the INVITE transaction ended without a final answer the call could
-            # use (e.g. a malformed 2xx): the call cannot progress any more.
-            if call.state in pending and self.tx.transaction(call.invite_key or ()) is None:
-                self._client.pop(call.invite_key or (), None)
-                self._fail(call, 408, "no usable final response")
-        for handle, call in list(self.calls.items()):
-            if call.ended:
-                del self.calls[handle]
-                if self._by_dialog.get((call.call_id, call.local_tag)) is call:
-                    del self._by_dialog[(call.call_id, call.local_tag)]
-                if call.dialog is not None:
-                    self.dialogs.remove(call.dialog)
-        self.dialogs.purge_terminated()

@@ -1,0 +1,189 @@
+"""Requests from the network for :class:`ata.sip.ua.UserAgent`: validation, new calls,
+in-dialog requests (BYE, re-INVITE/UPDATE offers, INFO DTMF), CANCEL, ACK, NOTIFY."""
+
+from __future__ import annotations
+
+from ata.sip.call import (
+    Call,
+    CallDirection,
+    CallIncoming,
+    CallInput,
+    CallState,
+    DtmfReceived,
+    MessageWaiting,
+    caller_identity,
+)
+from ata.sip.dialog import Dialog
+from ata.sip.errors import SipParseError, SipRequestRejected
+from ata.sip.message import Request, make_response
+from ata.sip.sdp import (
+    SdpError,
+    SdpNegotiationError,
+    SessionDescription,
+    make_answer,
+    make_offer,
+    negotiate_answer,
+    parse_sdp,
+)
+from ata.sip.transaction import Address, TxKey
+from ata.sip.transaction_layer import (
+    server_key,
+)
+from ata.sip.ua_core import UaCore
+from ata.sip.ua_support import (
+    ALLOW,
+    SDP,
+    UA_PROFILE,
+    addressed_to,
+    dtmf_relay,
+    local_contact,
+    message_summary,
+)
+from ata.sip.validate import validate_request
+
+
+class UaInbound(UaCore):
+    """Inbound request handling (mixed into :class:`~ata.sip.ua.UserAgent`)."""
+
+    # == inbound requests =======================================================================
+
+    def _on_request(self, req: Request, addr: Address, now: float) -> None:
+        try:
+            validate_request(req, UA_PROFILE)
+            dialog = self.dialogs.route_request(req)
+        except SipRequestRejected as rej:
+            self.stats["rejected"] += 1
+            self._answer(req, rej.status, now, headers=rej.extra_headers)
+            return
+        except SipParseError as exc:
+            self.stats["rejected"] += 1
+            self._answer(req, exc.status, now)
+            return
+        if dialog is not None:
+            self._in_dialog(dialog, req, now)
+            return
+        method = req.method
+        if method == "INVITE":
+            self._incoming_invite(req, now)
+        elif method == "OPTIONS":
+            self._answer(req, 200, now, headers=[("Allow", ALLOW), ("Accept", SDP)])
+        elif method == "NOTIFY":
+            self._notify(req, now)
+        else:
+            self._answer(req, 481, now)
+
+    def _incoming_invite(self, req: Request, now: float) -> None:
+        cfg = self.config
+        if cfg.check_request_uri and not addressed_to(self.config, req):
+            self._answer(req, 404, now)
+            return
+        active = [c for c in self.calls.values() if not c.ended]
+        if len(active) >= cfg.max_calls:
+            self._answer(req, 486, now)
+            return
+        offer: SessionDescription | None = None
+        if req.body:
+            try:
+                offer = parse_sdp(req.body)
+                make_answer(offer, self._audio, session_id=1, session_version=1)
+            except (SdpError, SdpNegotiationError) as exc:
+                self._answer(req, exc.status, now)
+                return
+        tag = self._new_id()
+        handle = f"in-{tag}"
+        call = Call(handle, CallDirection.INCOMING, req.call_id, tag, CallState.INCOMING, req)
+        call.remote_offer = offer
+        call.invite_key = server_key(req)
+        self._register(call)
+        ringing = make_response(
+            req, 180, to_tag=tag, headers=[("Contact", local_contact(self.config))]
+        )
+        self.dialogs.uas_response(req, ringing)
+        self.tx.send_response(ringing, now)
+        number, name, withheld = caller_identity(req)
+        alert = tuple(req.headers.values("Alert-Info"))
+        self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
+
+    def _in_dialog(self, dialog: Dialog, req: Request, now: float) -> None:
+        call = self._by_dialog.get((dialog.id.call_id, dialog.id.local_tag))
+        method = req.method
+        if call is None:
+            self._answer(req, 481, now)
+            return
+        if method == "BYE":
+            self._answer(req, 200, now)
+            if call.step(CallInput.REMOTE_BYE):
+                self._end(call, "remote-bye")
+            self.dialogs.remove(dialog)
+        elif method in ("INVITE", "UPDATE"):
+            self._remote_offer(call, dialog, req, now)
+        elif method == "INFO":
+            self._answer(req, 200, now)
+            key, duration = dtmf_relay(req)
+            if key:
+                self._events.append(DtmfReceived(call.handle, key, duration))
+        elif method in ("OPTIONS", "NOTIFY"):
+            self._answer(req, 200, now, headers=[("Allow", ALLOW)])
+        else:
+            self._answer(req, 405, now, headers=[("Allow", ALLOW)])
+
+    def _remote_offer(self, call: Call, dialog: Dialog, req: Request, now: float) -> None:
+        headers: list[tuple[str, object]] = [
+            ("Contact", local_contact(self.config)),
+            ("Allow", ALLOW),
+        ]
+        call.session_version += 1
+        local = self._local_audio(call)
+        media = None
+        if req.body:
+            try:
+                offer = parse_sdp(req.body)
+                answer, media = make_answer(
+                    offer,
+                    local,
+                    session_id=self._session_id(),
+                    session_version=call.session_version,
+                )
+            except (SdpError, SdpNegotiationError) as exc:
+                resp = make_response(req, exc.status, to_tag=dialog.id.local_tag)
+                dialog.sent_response(req, resp)
+                self.tx.send_response(resp, now)
+                return
+            body = answer.to_bytes()
+        else:
+            offer_sdp = make_offer(
+                local, session_id=self._session_id(), session_version=call.session_version
+            )
+            call.local_offer = offer_sdp
+            body = offer_sdp.to_bytes()
+        headers.append(("Content-Type", SDP))
+        ok = make_response(req, 200, to_tag=dialog.id.local_tag, headers=headers, body=body)
+        dialog.sent_response(req, ok)
+        self.tx.send_response(ok, now)
+        if media is not None:
+            self._media_changed(call, media, by_remote=True)
+
+    def _notify(self, req: Request, now: float) -> None:
+        self._answer(req, 200, now)
+        summary = message_summary(req)
+        if summary is not None:
+            self._events.append(MessageWaiting(*summary))
+
+    def _on_cancel(self, invite_key: TxKey, now: float) -> None:
+        for call in self.calls.values():
+            if call.invite_key == invite_key and call.state is CallState.INCOMING:
+                self._respond_final(call, 487, now)
+                call.step(CallInput.REMOTE_CANCEL)
+                self._end(call, "cancelled")
+                return
+
+    def _on_ack(self, ack: Request) -> None:
+        call = self._by_dialog.get((ack.call_id, ack.to.tag or ""))
+        if call is None or call.local_offer is None or not ack.body:
+            return
+        offer, call.local_offer = call.local_offer, None
+        try:
+            media = negotiate_answer(offer, parse_sdp(ack.body), self._local_audio(call))
+        except (SdpError, SdpNegotiationError):
+            return
+        self._media_changed(call, media, by_remote=True)
