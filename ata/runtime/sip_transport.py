@@ -509,7 +509,12 @@ class SipTransport:
 
     def send_response(self, response: Response, source: Source) -> bool:
         """Send ``response`` back the way its request came; False if that path is gone."""
-        data = response.to_bytes()
+        return self.send_on_flow(response, source)
+
+    def send_on_flow(self, message: Message, source: Source) -> bool:
+        """Send over the flow a message came from: the same stream connection, or UDP back to
+        the source address (symmetric routing for NATed peers). False if the flow is gone."""
+        data = message.to_bytes()
         if source.transport == "udp":
             if self._udp is None:
                 return False

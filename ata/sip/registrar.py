@@ -174,6 +174,10 @@ class RegistrarConfig:
     max_bindings: int = 10
     authenticate_requests: bool = True
     nonce_lifetime: float = 300.0
+    # MD5 only by default: older phones fail on any challenge with another algorithm
+    # (baresip 1.0/libre answers ENOSYS even when an MD5 one is also offered); set
+    # ("SHA-256", "MD5") when every phone is RFC 8760-aware (pi-ata's client is).
+    algorithms: tuple[str, ...] = ("MD5",)
 
 
 class RegistrarCore:
@@ -181,7 +185,12 @@ class RegistrarCore:
 
     def __init__(self, config: RegistrarConfig) -> None:
         self.config = config
-        self.digest = DigestServer(config.domain, config.secret, lifetime=config.nonce_lifetime)
+        self.digest = DigestServer(
+            config.domain,
+            config.secret,
+            algorithms=config.algorithms,
+            lifetime=config.nonce_lifetime,
+        )
         self.location = LocationService(config.max_bindings)
         self._cache: OrderedDict[tuple[str, int, str], Response] = OrderedDict()
         self.stats: dict[str, int] = {
@@ -200,6 +209,10 @@ class RegistrarCore:
     def _is_our_domain(self, host: str) -> bool:
         host = host.strip("[]").lower()
         return host == self.config.domain.lower() or host in self.config.aliases
+
+    def _for_our_domain(self, uri: SipURI) -> bool:
+        """Addressed to a user of our domain (not to a contact that shares the domain's IP)."""
+        return self._is_our_domain(uri.host) and (uri.port is None or self._is_us(uri))
 
     def _is_us(self, uri: SipURI) -> bool:
         host = uri.host_bare.lower()
@@ -390,7 +403,7 @@ class RegistrarCore:
         if popped < len(routes):
             next_route = routes[popped].uri
             hop = next_route if isinstance(next_route, SipURI) else target
-        elif self._is_our_domain(target.host) and target.user is not None:
+        elif initial and self._for_our_domain(target) and target.user is not None:
             user = target.user_decoded
             if user is None or user not in self.config.users:
                 self.stats["not_found"] += 1

@@ -20,6 +20,7 @@ BOB_FLOW = Flow("tcp", ("10.0.0.30", 40123), connection=7)
 
 
 def core(**kw: object) -> RegistrarCore:
+    kw.setdefault("algorithms", ("SHA-256", "MD5"))
     cfg = RegistrarConfig(
         domain="pi.lan",
         users=USERS,
