@@ -73,11 +73,15 @@ class PortDsp(Protocol):
 
 
 class MediaLeg(Protocol):
-    """The RTP side of a connected call, as the port sees it."""
+    """The RTP side of a connected call, as the port sees it (``ata.runtime.rtp_session``).
 
-    def send_frame(self, samples: Frame, frame_index: int) -> None: ...
+    ``send_frame`` is called once per captured frame (the RTP timestamp advances 160 per call:
+    it counts samples captured, not wall time); ``pull_frame`` once per played frame.
+    """
 
-    def playout_frame(self) -> Frame: ...
+    def send_frame(self, frame: Frame, *, silent: bool = False) -> None: ...
+
+    def pull_frame(self) -> Frame: ...
 
 
 class CallControl(Protocol):
@@ -314,7 +318,7 @@ class PortDriver:
                 self._feed(lp.Digit(key), self.clock.now())
                 self._rearm()
         if self._media is not None:
-            self._media.send_frame(near, index)
+            self._media.send_frame(near)
         out = self._next_output()
         self._played = out
         self.audio.write_frame(out)
@@ -331,7 +335,7 @@ class PortDriver:
                 chunk = np.concatenate([chunk, np.zeros(FRAME_SAMPLES - len(chunk), np.int16)])
             return chunk
         if self._media is not None:
-            out = self._media.playout_frame()
+            out = self._media.pull_frame()
         elif self._tone is not None:
             out = self._tone.next_frame()
         else:

@@ -1,0 +1,279 @@
+"""The pi-ata daemon: board, ports, SIP, HTTP API, systemd integration, clean shutdown.
+
+Theory of operation
+-------------------
+:class:`Daemon` assembles the running ATA from a validated :class:`provisioning.schema.Config`:
+
+1. **Board**: the configured board (``device.board``/``--board``), else the HAT EEPROM's, else
+   ``sim`` (logged). A simulated board gets a virtual phone on every port.
+2. **Ports**: one :class:`ata.runtime.port_driver.PortDriver` per FXS port that has a ``lines``
+   entry: line state machine with the line's dial plan, ring cadence and caller ID method,
+   the country's tones and a DTMF receiver and echo canceller.
+3. **Calls**: a call controller (``call_factory``; the SIP user agent in production) that the
+   ports place and answer calls through and that feeds call events back to them.
+4. **API**: the local JSON API (:mod:`ata.runtime.api`) on ``api_listen``.
+5. ``gc.freeze()`` once everything is built, so the collector never walks the start-up heap
+   in the middle of a media frame; ``READY=1`` (and watchdog pings) to systemd when
+   ``NOTIFY_SOCKET`` is set.
+
+:meth:`Daemon.stop` closes in reverse order: calls (un-REGISTER), ports, board (lines left
+open, i.e. no battery), API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from ata import __version__
+from ata.dsp.cadence import ring_from_script
+from ata.line.dialplan import DialPlan
+from ata.line.port import FlashMode, PortMachine, PortSettings
+from ata.line.ringer import CallerIdTiming
+from ata.runtime.api import Api
+from ata.runtime.port_driver import CallControl, PortDriver, PortStatus
+from ata.runtime.port_dsp import CallerIdMethod, CountryDsp
+from ata.runtime.simboard import HardwareBoard, SimBoard
+from board.select import select_board
+from hal.clock import Clock, MonotonicClock
+from hal.hook import DigitCoding, HookWindows
+from hal.sim.phone import VirtualPhone
+from provisioning.schema import Config
+from provisioning.schema import Line as LineConfig
+
+log = logging.getLogger(__name__)
+
+CallFactory = Callable[["Daemon"], "CallController"]
+
+
+class CallController(CallControl, Protocol):
+    """The call side the daemon runs: :class:`CallControl` plus life cycle and status."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> list[dict[str, Any]]: ...
+
+
+_CODING = {
+    "normal": DigitCoding.STANDARD,
+    "sweden": DigitCoding.SWEDEN,
+    "new_zealand": DigitCoding.NEW_ZEALAND,
+}
+_CID_TIMING = {
+    CallerIdMethod.BELL202: CallerIdTiming.AFTER_FIRST_RING,
+    CallerIdMethod.V23: CallerIdTiming.BEFORE_RING,
+    CallerIdMethod.DTMF: CallerIdTiming.BEFORE_RING,
+    CallerIdMethod.NONE: CallerIdTiming.NONE,
+}
+
+
+def port_settings(line: LineConfig, dsp: CountryDsp) -> PortSettings:
+    """The line state machine's settings for one configured line."""
+    return PortSettings(
+        dial_plan=DialPlan.parse(line.dial_plan),
+        ring_cadence=ring_from_script(line.ring_cadence).segments,
+        caller_id_timing=_CID_TIMING[dsp.cid_method],
+        caller_id_burst_s=dsp.caller_id_burst_s(),
+        flash_mode=FlashMode.IGNORE,
+    )
+
+
+def hook_windows(line: LineConfig) -> HookWindows:
+    return HookWindows(
+        flash_min_s=line.hook_flash.min_ms / 1000.0,
+        flash_max_s=line.hook_flash.max_ms / 1000.0,
+        pulse_dialing=line.pulse_dialing.enabled,
+        coding=_CODING[line.pulse_dialing.coding],
+    )
+
+
+@dataclass
+class DaemonOptions:
+    board: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080  # 0 = any free port (tests)
+    freeze_gc: bool = True
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        call_factory: CallFactory,
+        *,
+        options: DaemonOptions | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or DaemonOptions()
+        self.clock: Clock = clock or MonotonicClock()
+        self._call_factory = call_factory
+        self.calls: CallController | None = None
+        self.sim: SimBoard | None = None
+        self.board: SimBoard | HardwareBoard | None = None
+        self.ports: list[PortDriver] = []
+        self.board_name = ""
+        self.board_reason = ""
+        self._runner: web.AppRunner | None = None
+        self.api_port = 0
+        self._started_at = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_status: dict[int, PortStatus] = {}
+
+    # --- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        selection = select_board(self.options.board)
+        self.board_name = selection.board.name
+        self.board_reason = selection.reason
+        lines_cfg = self.config.lines
+        windows = hook_windows(lines_cfg[0])
+        if selection.board.simulated:
+            self.sim = SimBoard.create(self.clock, board=selection.board.name, windows=windows)
+            self.board = self.sim
+        else:
+            self.board = HardwareBoard.create(selection.board, self.clock, windows=windows)
+        failed = await self.board.open()
+        for index, error in failed.items():
+            log.error("port %d out of service: %s", index + 1, error)
+        self.calls = self._call_factory(self)
+        for index, line in enumerate(self.board.lines.lines):
+            if index >= len(lines_cfg) or index in failed:
+                continue
+            cfg = lines_cfg[index]
+            dsp = CountryDsp(
+                country=self.config.device.country, cid_method=CallerIdMethod(cfg.caller_id)
+            )
+            driver = PortDriver(
+                PortMachine(port=index, settings=port_settings(cfg, dsp)),
+                line,
+                self.board.audio[index],
+                self.clock,
+                dsp,
+                self.calls,
+                windows=hook_windows(cfg),
+                on_change=self._port_changed,
+            )
+            self.ports.append(driver)
+            await driver.start()
+        await self.calls.start()
+        await self._start_api()
+        if self.options.freeze_gc:
+            gc.collect()
+            gc.freeze()
+        _sd_notify("READY=1")
+        self._watchdog = _start_watchdog()
+        log.info(
+            "pi-ata %s running: board %s, %d port(s), API on %s:%d",
+            __version__,
+            self.board_name,
+            len(self.ports),
+            self.options.api_host,
+            self.api_port,
+        )
+
+    async def stop(self) -> None:
+        _sd_notify("STOPPING=1")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.calls is not None:
+            await self.calls.stop()
+        for driver in self.ports:
+            await driver.stop()
+        if self.board is not None:
+            await self.board.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        log.info("pi-ata stopped")
+
+    async def _start_api(self) -> None:
+        app = Api(self).app()
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.options.api_host, self.options.api_port)
+        await site.start()
+        server = site._server
+        sockets: Sequence[socket.socket] = getattr(server, "sockets", ())
+        self.api_port = sockets[0].getsockname()[1] if sockets else self.options.api_port
+
+    # --- observation ------------------------------------------------------------------------
+    def _port_changed(self, status: PortStatus) -> None:
+        previous = self._last_status.get(status.port)
+        self._last_status[status.port] = status
+        if previous is None or previous.state != status.state:
+            log.info("line %d state %s", status.port + 1, status.state)
+
+    def port_count(self) -> int:
+        return len(self.ports)
+
+    def phone(self, port: int) -> VirtualPhone | None:
+        if self.sim is None or not 1 <= port <= len(self.sim.phones):
+            return None
+        return self.sim.phones[port - 1]
+
+    def status(self) -> dict[str, Any]:
+        call_status = self.calls.status() if self.calls is not None else []
+        lines = []
+        for driver in self.ports:
+            st = driver.status()
+            extra = call_status[driver.port] if driver.port < len(call_status) else {}
+            lines.append(
+                {
+                    "port": driver.port + 1,
+                    "state": st.state,
+                    "off_hook": st.off_hook,
+                    "ringing": st.ringing,
+                    "call_id": st.call_id,
+                    "digits": st.digits,
+                    "tone": st.tone,
+                    **extra,
+                }
+            )
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+            "board": self.board_name,
+            "board_reason": self.board_reason,
+            "lines": lines,
+        }
+
+
+def _sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about our state; silent when not run by systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.send(message.encode())
+
+
+def _start_watchdog() -> asyncio.Task[None] | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or not usec.isdigit():
+        return None
+    interval = int(usec) / 2e6
+
+    async def ping() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        k = 0
+        while True:
+            k += 1
+            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+            _sd_notify("WATCHDOG=1")
+
+    return asyncio.get_running_loop().create_task(ping(), name="sd-watchdog")
