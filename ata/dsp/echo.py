@@ -92,7 +92,7 @@ class EchoCanceller:
         self,
         tail_ms: float = 20.0,
         *,
-        step: float = 0.7,
+        step: float = 0.85,
         geigel_threshold: float = 0.5,
         p_keep: float = 0.98,
         refine_below_db: float = 20.0,

@@ -154,7 +154,7 @@ def test_long_tone_from_cold_start_never_diverges(f1: float, f2: float) -> None:
     echo, res, _near, _out = run(far, ec=ec)
     for a in range(8):  # the output is never louder than the echo it started from
         assert erle_db(seg(echo, a, a + 1), seg(res, a, a + 1)) >= -0.5
-    assert erle_db(seg(echo, 10, 12), seg(res, 10, 12)) >= 20.0  # speech afterwards still learns
+    assert erle_db(seg(echo, 10, 12), seg(res, 10, 12)) >= 15.0  # speech afterwards still learns
     assert ec.resets == 0
 
 
