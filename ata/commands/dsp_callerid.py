@@ -49,6 +49,11 @@ def register(tools: Any) -> None:
         + ")",
     )
     enc.add_argument("--dtas", action="store_true", help="precede the FSK with a DT-AS alert")
+    enc.add_argument(
+        "--call-waiting",
+        action="store_true",
+        help="type 2 (off-hook) form: CAS, 100 ms for the ACK, FSK with 80 mark bits",
+    )
     enc.add_argument("--pad", type=float, default=0.1, help="seconds of silence around it")
     enc.add_argument("-o", "--output", required=True, help="output WAV (8 kHz, 16-bit)")
     enc.set_defaults(handler=run_encode)
@@ -90,8 +95,13 @@ def run_encode(args: argparse.Namespace) -> int:
         else:
             standard = FskStandard(args.standard)
             msg = _message(args)
-            signal = render_message(msg, standard, level_dbm0=args.level)
-            if args.dtas:
+            signal = render_message(
+                msg, standard, level_dbm0=args.level, call_waiting=args.call_waiting
+            )
+            if args.call_waiting:
+                gap = np.zeros(round(0.1 * SAMPLE_RATE), dtype=np.int16)
+                signal = np.concatenate([alert_tone(0.08, level_dbm0=-15.0), gap, signal])
+            elif args.dtas:
                 gap = np.zeros(round(0.1 * SAMPLE_RATE), dtype=np.int16)
                 signal = np.concatenate([alert_tone(0.1, level_dbm0=args.level - 3), gap, signal])
             for key, value in msg.describe():

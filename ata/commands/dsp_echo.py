@@ -19,6 +19,7 @@ def register(tools: Any) -> None:
     p.add_argument("--far", required=True, help="what was played to the line (8 kHz WAV)")
     p.add_argument("--near", required=True, help="what was captured from the line (8 kHz WAV)")
     p.add_argument("--tail-ms", type=float, default=20.0, help="echo tail to cover (default 20)")
+    p.add_argument("--nlp", action="store_true", help="add the NLP with comfort noise")
     p.add_argument("-o", "--output", required=True, help="cancelled near end (WAV)")
     p.set_defaults(handler=run)
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     n = min(far.size, near.size) // FRAME_SAMPLES * FRAME_SAMPLES
-    ec = EchoCanceller(tail_ms=args.tail_ms)
+    ec = EchoCanceller(tail_ms=args.tail_ms, nlp=args.nlp)
     out = np.zeros(n, dtype=np.int16)
     for i in range(0, n, FRAME_SAMPLES):
         j = i + FRAME_SAMPLES

@@ -33,6 +33,7 @@ from tests.dsp.echo_model import hybrid_response, synthetic_speech
             ["dtmf: A0123456789#", "number: 0123456789"],
         ),
         (["--vmwi", "on"], ["MDMF_VMWI", "message waiting: on"]),
+        (["--number", "5551234567", "--call-waiting"], ["bell202:", "number: 5551234567"]),
     ],
 )
 def test_encode_then_decode(
@@ -81,3 +82,13 @@ def test_echo_cancel_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     per_second = [float(line.split()[1]) for line in lines[1:5]]
     assert per_second[-1] > 30.0
     assert read_wav(out_wav).size == far.size // 160 * 160
+
+
+def test_echo_cancel_cli_with_nlp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    far = to_int16(synthetic_speech(3.0, seed=2))
+    near = to_int16(np.convolve(far.astype(float), hybrid_response(10.0))[: far.size])
+    write_wav(tmp_path / "far.wav", far)
+    write_wav(tmp_path / "near.wav", near)
+    args = ["--far", str(tmp_path / "far.wav"), "--near", str(tmp_path / "near.wav"), "--nlp"]
+    assert main(["dsp", "echo-cancel", *args, "-o", str(tmp_path / "o.wav")]) == 0
+    assert "total" in capsys.readouterr().out
