@@ -135,3 +135,14 @@ def test_through_g711_and_ulaw_wav(tmp_path) -> None:  # type: ignore[no-untyped
     write_wav(wav, x)
     subprocess.run([require_binary("sox"), str(wav), "-e", "u-law", str(ulaw)], check=True)
     assert [r for r in decode_fsk(read_wav(ulaw)) if r == MSG] == [MSG] * 3
+
+
+def test_call_waiting_form_decoded_by_all() -> None:
+    """Type 2 burst: no seizure, 80 mark bits."""
+    decoders = _decoders()
+    pad = np.zeros(3200, np.int16)
+    x = np.concatenate(
+        [np.concatenate([pad, render_message(MSG, call_waiting=True)]) for _ in range(5)] + [pad]
+    )
+    for name, fn in decoders.items():
+        assert _hits(fn(x)) == 5, name
