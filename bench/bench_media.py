@@ -13,8 +13,9 @@ timestamp over the run (ms and ppm). Streams measured:
   while a second session sends to it (two sessions on one event loop, both ways);
 * baresip 1.0 (Debian), aufile source, called by a minimal SIP answerer in this script whose
   SDP points baresip's RTP at the same kind of receiver;
-* (reference floor) a sender in a separate process pacing with absolute clock_nanosleep-like
-  deadlines via time.sleep on the remaining time — labelled as such.
+* sipp 3.6 ``rtp_stream`` (its C++ RTP playback thread), called into the same answerer;
+* a naive ``time.sleep(0.02)``-per-packet sender in its own process (what the design forbids),
+  to show the drift that absolute deadlines avoid.
 """
 
 from __future__ import annotations
@@ -403,6 +404,116 @@ def bench_baresip(seconds: float) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+# --- 6. sipp rtp_stream ------------------------------------------------------------------------
+
+SIPP_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="uac rtp_stream">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:x@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
+      To: <sip:x@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtpstream_audio_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:x@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
+      To: <sip:x@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><exec rtp_stream="tone.raw,-1,0"/></action></nop>
+  <pause milliseconds="{ms}"/>
+  <nop><action><exec rtp_stream="pause"/></action></nop>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:x@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
+      To: <sip:x@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+def bench_sipp(seconds: float) -> None:
+    """sipp 3.6's rtp_stream pacing (a C++ sender thread), as a second reference."""
+    import shutil
+    import threading
+
+    if shutil.which("sipp") is None:
+        print("  sipp: not installed, skipped")
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-sipp-"))
+    gen = tone_frames(1000.0)
+    tone = np.concatenate([gen(k) for k in range(int((seconds + 2) / 0.02))])
+    (work / "tone.raw").write_bytes(ulaw_encode(tone).tobytes())
+    (work / "uac.xml").write_text(SIPP_SCENARIO.replace("{ms}", str(int(seconds * 1000))))
+    rx = Receiver(seconds + 3.0)
+    sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sip.bind(("127.0.0.1", 0))
+    answerer = threading.Thread(
+        target=_sip_answerer, args=(sip, rx.port, time.monotonic() + seconds + 8), daemon=True
+    )
+    answerer.start()
+    cmd = [
+        "sipp",
+        "-sf",
+        "uac.xml",
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-mi",
+        "127.0.0.1",
+        "-p",
+        str(_free_udp_port()),
+        "-mp",
+        str(_free_udp_port() & ~1),
+        "-nostdin",
+        f"127.0.0.1:{sip.getsockname()[1]}",
+    ]
+    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # let the call set up; benchmark choreography
+    cpu0 = proc_cpu_seconds(proc.pid) if proc.poll() is None else 0.0
+    time.sleep(seconds - 1.5)
+    cpu = proc_cpu_seconds(proc.pid) - cpu0 if proc.poll() is None else math.nan
+    proc.wait(timeout=seconds + 30)
+    _print_pacing("sipp 3.6 rtp_stream (reference, one stream)", pacing_stats(rx.rows()))
+    print(f"  sipp process: CPU {cpu / (seconds - 1.5) * 1000.0:.2f} ms per call-second")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--receiver":
         receiver_main(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5] == "1")
@@ -413,6 +524,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--no-baresip", action="store_true")
+    parser.add_argument("--no-sipp", action="store_true")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     bench_g711()
@@ -421,6 +533,8 @@ def main() -> None:
     bench_naive(args.seconds)
     if not args.no_baresip:
         bench_baresip(args.seconds)
+    if not args.no_sipp:
+        bench_sipp(args.seconds)
 
 
 if __name__ == "__main__":
