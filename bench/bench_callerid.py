@@ -87,6 +87,10 @@ def main() -> None:
             1 for r in decode_fsk(x, FskStandard.V23) if isinstance(r, CallerIdMessage) and r == MSG
         )
         print(f"{label:>10s} spandsp {sp:3d}  pi-ata {me:3d}")
+    cw = render_message(MSG, call_waiting=True).astype(float)
+    gap = np.zeros(3200)
+    cw_file = to_int16(np.concatenate([np.concatenate([gap, cw]) for _ in range(TRIALS)] + [gap]))
+    table("type 2 (call waiting) burst, no seizure, 80 marks", [("clean", cw_file)])
     burst = render_message(MSG)
     t = time.perf_counter()
     for _ in range(20):
