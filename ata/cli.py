@@ -19,6 +19,8 @@ from ata.log import configure
 COMMAND_MODULES: Final[tuple[str, ...]] = (
     "ata.commands.version",
     "ata.commands.dsp",
+    "ata.commands.run",
+    "ata.commands.demo",
     "ata.commands.config",
     "ata.commands.provision",
     "ata.commands.boards",
