@@ -182,7 +182,7 @@ def status_body(status: Status, refresh_ms: int) -> Markup:
                 '<tr data-port="{port}"><td class="port">{port}</td>'
                 "<td>{user}<br><small>{enabled}</small></td>"
                 "<td>{reg}<br><small>{reg_detail}</small></td>"
-                "<td>{hook}</td>"
+                '<td class="hook">{hook}</td>'
                 "<td>{call}<br><small>{peer} {duration}</small></td>"
                 '<td class="rtp">{rtp}</td></tr>',
                 port=line["port"],
@@ -434,9 +434,9 @@ def sim_display(port: int, phone: PhoneState) -> dict[str, str]:
         f"{p}.ringing": "ringing" if phone["ringing"] else "silent",
         f"{p}.cadence": phone["cadence"] or "",
         f"{p}.hook": "off hook" if phone["off_hook"] else "on hook",
-        f"{p}.cid.number": (cid["number"] or "-") if cid else "-",
-        f"{p}.cid.name": (cid["name"] or "-") if cid else "-",
-        f"{p}.cid.date": (cid["date"] or "-") if cid else "-",
+        f"{p}.cid.number": (cid["number"] or "(no number)") if cid else "-",
+        f"{p}.cid.name": (cid["name"] or "") if cid else "",
+        f"{p}.cid.date": (cid["date"] or "") if cid else "",
         f"{p}.heard.tones": (freqs + level) if freqs else "silence",
         f"{p}.heard.digits": heard["digits"] or "-",
     }

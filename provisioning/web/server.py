@@ -70,7 +70,8 @@ SECURITY_HEADERS: Final = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not "no-referrer": with it Chromium sends "Origin: null" on same-origin form posts
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
@@ -491,6 +492,10 @@ async def static_file(request: web.Request) -> web.Response:
     return web.Response(body=content, content_type=STATIC_FILES[name], charset="utf-8")
 
 
+async def _no_icon(_request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 def _load_static() -> dict[str, bytes]:
     folder = resources.files("provisioning.web")
     return {name: (folder / name).read_bytes() for name in STATIC_FILES}
@@ -543,6 +548,7 @@ def create_app(
     r.add_get("/api/sim", sim_api)
     r.add_post(r"/sim/{port:\d{1,2}}/{action:hook|flash|dial}", sim_action)
     r.add_get(r"/static/{name}", static_file)
+    r.add_get("/favicon.ico", _no_icon)
     return app
 
 
