@@ -120,6 +120,8 @@ class SipEndpoint:
         targets = await self.resolver.resolve(hop.host_bare, hop.port, wanted, secure=hop.secure)
         if not targets:
             raise LookupError(f"cannot resolve {hop.host}")
+        for target in targets:
+            self.transport.add_trusted_source(target.address)
         first = targets[0]
         if first.transport == "udp":
             port = self.transport.local_address("udp")[1]
@@ -146,6 +148,16 @@ class SipEndpoint:
             line.bindings_changed.clear()
             await line.bindings_changed.wait()
         return found
+
+    async def remove_registration(self, line: Line, grace: float = 5.0) -> None:
+        """Un-register one line (waiting at most ``grace`` s) and forget it."""
+        line.registration.stop(self.now())
+        self._step()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait_for(line, {RegState.STOPPED}), grace)
+        if line in self.lines:
+            self.lines.remove(line)
+        self._arm()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Un-register every line (waiting at most ``grace`` s), then close the transport."""

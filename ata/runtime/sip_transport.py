@@ -11,6 +11,7 @@ reuse them). Every inbound unit — a datagram, or a message cut from a stream b
    without a reply (and a stranger's TCP connection is closed at once) — ghost-call and
    scanner protection; counted in ``dropped_source``;
 2. **rate limit**: a token bucket per source IP (bounded table); excess dropped, counted;
+   ``trusted_sources`` (the proxy/registrar, added by the endpoint) are exempt;
 3. **size**: a datagram above ``max_message`` (≥ 8 KiB) is dropped and counted; a stream
    message above it breaks framing, which closes the connection;
 4. **parse**: :func:`ata.sip.parser.parse_message`; a malformed request is answered with the
@@ -107,6 +108,7 @@ class TransportConfig:
     max_message: int = 16384
     udp_max_size: int = 1300
     allowed_sources: Sequence[str] | None = None  # IPs or CIDR networks; None = anyone
+    trusted_sources: Sequence[str] = ()  # exempt from the rate limit (our proxy/registrar)
     rate_per_second: float = 50.0
     rate_burst: float = 100.0
     max_connections: int = 128
@@ -142,6 +144,16 @@ class _RateLimiter:
 
 def _networks(items: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(item.strip("[]"), strict=False) for item in items]
+
+
+def _in_networks(
+    ip: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
 
 
 def _stamp_via(request: Request, source: Address) -> None:
@@ -243,6 +255,7 @@ class SipTransport:
         self._allowed = (
             None if config.allowed_sources is None else _networks(config.allowed_sources)
         )
+        self._trusted = _networks(config.trusted_sources)
         self._rate = _RateLimiter(
             config.rate_per_second, config.rate_burst, config.max_rate_entries
         )
@@ -302,6 +315,12 @@ class SipTransport:
             return (str(name[0]), int(name[1]))
         raise LookupError(f"transport {transport} is not listening")
 
+    def add_trusted_source(self, source: str) -> None:
+        """Exempt an address (e.g. the registrar's resolved IP) from the rate limit."""
+        network = ipaddress.ip_network(source.strip("[]"), strict=False)
+        if network not in self._trusted:
+            self._trusted.append(network)
+
     def set_allowed_sources(self, sources: Sequence[str] | None) -> None:
         """Replace the source filter (e.g. with the proxy's freshly resolved addresses)."""
         self._allowed = None if sources is None else _networks(sources)
@@ -309,18 +328,14 @@ class SipTransport:
     # -- inbound -------------------------------------------------------------------------
 
     def _source_allowed(self, ip: str) -> bool:
-        if self._allowed is None:
-            return True
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in self._allowed)
+        return self._allowed is None or _in_networks(ip, self._allowed)
 
     def _gate(self, ip: str) -> bool:
         if not self._source_allowed(ip):
             self.counters.dropped_source += 1
             return False
+        if self._trusted and _in_networks(ip, self._trusted):
+            return True
         now = self._loop.time() if self._loop is not None else 0.0
         if not self._rate.allow(ip, now):
             self.counters.dropped_rate += 1

@@ -383,3 +383,17 @@ async def test_send_to_closed_tcp_port_raises(transports) -> None:
     with pytest.raises(OSError):
         await client.send(request, (LO, port), "tcp")
     assert client.counters.send_errors == 1
+
+
+async def test_trusted_source_is_not_rate_limited(transports) -> None:
+    sink = Sink()
+    t = await transports(sink, rate_per_second=1.0, rate_burst=2.0)
+    t.add_trusted_source("127.0.0.4")
+    dest = t.local_address("udp")
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.4", 0))
+        for n in range(10):
+            await loop.sock_sendto(s, options(6200 + n), dest)
+    await sink.wait(10)
+    assert t.counters.dropped_rate == 0
