@@ -456,7 +456,7 @@ class DtmfReceiver:
         power = self._power_cache[1]
         return power, self._frame_no * WINDOW_SUBS - power.shape[0]
 
-    def _history(self) -> tuple[npt.NDArray[np.float64], int]:
+    def _history(self) -> tuple[list[float], int]:
         """Per recent sub-block: coverage² (tone power over the fully-on power), and the
         sub-block clock of the first entry."""
         power, first = self._tone_power()
@@ -469,7 +469,7 @@ class DtmfReceiver:
             ratio = zz[:, 1]
         else:
             ratio = np.min(zz, axis=1)
-        return ratio, first
+        return ratio.tolist(), first
 
     def _confirm(self, window_end: int, events: list[DtmfEvent]) -> None:
         power, first = self._tone_power()
@@ -575,21 +575,21 @@ def _cover(ratio: float) -> float:
     return math.sqrt(min(1.0, max(0.0, ratio)))
 
 
-def _start_of(ratio: npt.NDArray[np.float64], j: int) -> float:
+def _start_of(ratio: list[float], j: int) -> float:
     """Tone start, in sub-blocks, given ``j`` = the first sub-block of the run."""
-    c = _cover(float(ratio[j]))
+    c = _cover(ratio[j])
     if c < 0.9:  # j itself is partly covered: the tone began inside it
         return j + 1 - c
-    before = _cover(float(ratio[j - 1])) if j > 0 else 0.0
+    before = _cover(ratio[j - 1]) if j > 0 else 0.0
     return j - (before if before >= 0.2 else 0.0)
 
 
-def _end_of(ratio: npt.NDArray[np.float64], k: int, newest: int) -> float:
+def _end_of(ratio: list[float], k: int, newest: int) -> float:
     """Tone end, in sub-blocks, given ``k`` = the last sub-block of the run."""
-    c = _cover(float(ratio[k]))
+    c = _cover(ratio[k])
     if c < 0.9:
         return k + c
-    after = _cover(float(ratio[k + 1])) if k < newest else 0.0
+    after = _cover(ratio[k + 1]) if k < newest else 0.0
     return k + 1 + (after if after >= 0.2 else 0.0)
 
 
