@@ -12,7 +12,8 @@ Theory of operation
 - **Sessions** (:class:`Sessions`): a random 256-bit token in a cookie (HttpOnly,
   SameSite=Strict, Secure over TLS) mapping to a :class:`Session` that holds its own CSRF token.
   Idle timeout and absolute lifetime; at most :data:`MAX_SESSIONS` (the oldest is dropped).
-  Changing the password ends every other session.
+  A session is bound to the password hash it logged in with: when the hash changes (on the
+  Password page, or by provisioning) every other session ends.
 - **CSRF**: every state-changing request (POST) carries the session's token, as the form field
   ``csrf`` or the ``X-CSRF-Token`` header; a missing or wrong one is 403. The login form uses a
   double-submit token (cookie + field) since no session exists yet.
@@ -61,6 +62,7 @@ class Session:
     csrf: str
     created: float
     last_seen: float
+    credential: str = ""  # the password hash the session logged in with
 
 
 class Sessions:
@@ -74,22 +76,31 @@ class Sessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, now: float) -> tuple[str, Session]:
+    def create(self, now: float, credential: str = "") -> tuple[str, Session]:
         self.expire(now)
         while len(self._sessions) >= MAX_SESSIONS:
             self._sessions.popitem(last=False)
         token = secrets.token_urlsafe(32)
-        session = Session(csrf=secrets.token_urlsafe(32), created=now, last_seen=now)
+        session = Session(
+            csrf=secrets.token_urlsafe(32), created=now, last_seen=now, credential=credential
+        )
         self._sessions[token] = session
         return token, session
 
-    def get(self, token: str | None, now: float) -> Session | None:
+    def get(self, token: str | None, now: float, credential: str | None = None) -> Session | None:
+        """The live session of ``token``; ``None`` (and the session ends) when it expired or,
+        given ``credential``, when the password changed since it logged in (e.g. by a
+        provisioning profile)."""
         if not token:
             return None
         session = self._sessions.get(token)
         if session is None:
             return None
-        if now - session.last_seen > self.idle_s or now - session.created > self.max_s:
+        if (
+            now - session.last_seen > self.idle_s
+            or now - session.created > self.max_s
+            or (credential is not None and not tokens_equal(session.credential, credential))
+        ):
             del self._sessions[token]
             return None
         session.last_seen = now

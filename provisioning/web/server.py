@@ -148,7 +148,8 @@ def _wants_json(request: web.Request) -> bool:
 
 def _current_session(request: web.Request) -> Session | None:
     state = _state(request)
-    return state.sessions.get(request.cookies.get(SESSION_COOKIE), state.clock())
+    credential = state.backend.current_config().admin.password_hash
+    return state.sessions.get(request.cookies.get(SESSION_COOKIE), state.clock(), credential)
 
 
 def _require_session(request: web.Request) -> Session:
@@ -285,7 +286,7 @@ async def login_post(request: web.Request) -> web.Response:
         suffix = f" Wait {math.ceil(delay)} s before the next try." if delay else ""
         return again("Wrong password." + suffix, 401)
     state.limiter.success(peer)
-    session_token, _session = state.sessions.create(state.clock())
+    session_token, _session = state.sessions.create(state.clock(), stored)
     _LOG.info("web admin: log-in from %s", peer)
     response = web.Response(status=303, headers={"Location": "/"})
     _set_cookie(request, response, SESSION_COOKIE, session_token)
@@ -333,10 +334,12 @@ async def password_page(request: web.Request) -> web.Response:
         return answer(f"The new password {problem}.", 400)
     if new != form.get("confirm", ""):
         return answer("The two new passwords differ.", 400)
-    admin = msgspec.structs.replace(config.admin, password_hash=await _hash(new))
+    hashed = await _hash(new)
+    admin = msgspec.structs.replace(config.admin, password_hash=hashed)
     errors = await state.backend.apply_config(msgspec.structs.replace(config, admin=admin))
     if errors:
         return answer("Not saved: " + "; ".join(str(e) for e in errors), 500)
+    session.credential = hashed  # this session stays; the others end
     state.sessions.end_all_except(request.cookies.get(SESSION_COOKIE))
     _LOG.info("web admin: admin password changed from %s", peer)
     return answer(None, 200)

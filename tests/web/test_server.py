@@ -485,3 +485,32 @@ def _errors_by_field(page: str) -> dict[str, str]:
 def test_make_config_is_valid() -> None:
     config = make_config()
     assert msgspec.to_builtins(config)["lines"][0]["user"] == "1001"
+
+
+async def test_password_set_by_provisioning_ends_sessions(
+    client: TestClient, backend: FakeBackend
+) -> None:
+    await login(client)
+    assert (await client.get("/", allow_redirects=False)).status == 200
+    provisioned = make_config(password="set by the ITSP profile")
+    backend.config = msgspec.structs.replace(backend.config, admin=provisioned.admin)
+    assert (await client.get("/", allow_redirects=False)).status == 303
+    client.session.cookie_jar.clear()
+    await login(client, "set by the ITSP profile")
+
+
+async def test_login_refused_while_no_password_exists() -> None:
+    backend = FakeBackend(make_config(password=""))
+    backend.refuse_next = [FieldError("admin.password_hash", "read-only file system")]
+    announced: list[str] = []
+    app = create_app(backend, announce=announced.append)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert announced == []  # nothing stored, so nothing announced
+        page = await (await client.get("/login")).text()
+        response = await client.post(
+            "/login",
+            data={"login_token": field_value(page, "login_token"), "password": ""},
+            allow_redirects=False,
+        )
+        assert response.status == 503
+        assert "No admin password is set yet" in await response.text()
