@@ -32,18 +32,19 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ata.media.events import MediaEvent, MediaStats
 from ata.media.latch import Addr
-from ata.media.session import MediaConfig, MediaSession
+from ata.media.session import PT_PCMA, PT_PCMU, MediaConfig, MediaSession
 from ata.runtime.media_clock import FrameSink, FrameSource
+from ata.sip.sdp import NegotiatedAudio
 from hal.audio import AudioClosedError
 
-__all__ = ["RtpSession"]
+__all__ = ["RtpSession", "media_config"]
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,17 @@ class RtpSession:
                 sink.write_frame(played)
             count += 1
 
+    def apply(self, negotiated: NegotiatedAudio) -> None:
+        """A new offer/answer (re-INVITE, UPDATE, hold/resume): address, codec, direction."""
+        if negotiated.remote_rtp is not None and negotiated.remote_rtp != self.media.remote_rtp:
+            self.media.set_remote(negotiated.remote_rtp)
+        self.media.set_payload_type(_payload_type(negotiated))
+        direction = negotiated.direction
+        self.media.set_direction(
+            send=direction.sends and negotiated.remote_address is not None,
+            receive=direction.receives,
+        )
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -284,9 +296,40 @@ class RtpSession:
             await self.close()
 
 
+def _payload_type(negotiated: NegotiatedAudio) -> int:
+    name = negotiated.codec.name.upper()
+    if name == "PCMU":
+        return PT_PCMU
+    if name == "PCMA":
+        return PT_PCMA
+    raise ValueError(f"codec {negotiated.codec.name} is not G.711")
+
+
+def media_config(negotiated: NegotiatedAudio, *, local_ssrc: int, **options: Any) -> MediaConfig:
+    """A :class:`MediaConfig` from an SDP offer/answer result (``ata.sip.sdp``).
+
+    ``options`` are further MediaConfig fields (``cname``, ``jitter``, ``initial_seq``, ...).
+    G.711 is identified by name; it is always sent with its static payload type (0 or 8).
+    """
+    return MediaConfig(
+        local_ssrc=local_ssrc,
+        payload_type=_payload_type(negotiated),
+        remote_rtp=negotiated.remote_rtp,
+        telephone_event_pt=negotiated.telephone_event_pt,
+        **options,
+    )
+
+
 def _sockname(transport: asyncio.DatagramTransport) -> Addr:
     name = transport.get_extra_info("sockname")
     return (str(name[0]), int(name[1]))
+
+
+if TYPE_CHECKING:
+    from ata.runtime.port_driver import MediaLeg
+
+    def _is_media_leg(session: RtpSession) -> MediaLeg:
+        return session  # mypy checks that RtpSession satisfies the port's MediaLeg protocol
 
 
 def _port_candidates(port_range: tuple[int, int], tries: int = 64) -> list[int]:

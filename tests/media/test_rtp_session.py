@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
 from ata.media.events import RemoteBye, RtcpReportReceived
 from ata.media.session import MediaConfig
 from ata.runtime.media_clock import FrameRecorder, SoftwareFrameClock, tone_frames
@@ -55,3 +57,37 @@ async def test_two_sessions_exchange_tones_and_rtcp() -> None:
     await asyncio.sleep(0.05)
     assert any(isinstance(e, RemoteBye) and e.ssrc == 0xA for e in events_b)
     await b.close()
+
+
+async def test_sdp_offer_answer_drives_the_session() -> None:
+    from ata.runtime.rtp_session import media_config
+    from ata.sip.sdp import AudioConfig, Direction, make_answer, make_offer
+
+    far = await RtpSession.open(MediaConfig(local_ssrc=0xF, remote_rtp=None))
+    # The far end offers PCMA first; we answer from our config.
+    offer = make_offer(
+        AudioConfig(far.local_rtp[0], far.local_rtp[1], codecs=("PCMA", "PCMU")),
+        session_id=1,
+        session_version=1,
+    )
+    _, negotiated = make_answer(
+        offer, AudioConfig("127.0.0.1", 40000), session_id=2, session_version=1
+    )
+    ata = await RtpSession.open(media_config(negotiated, local_ssrc=0xA, cname="ata@test"))
+    assert ata.media.payload_type == 8
+    assert ata.media.remote_rtp == far.local_rtp
+    # Hold from the far end (it offers sendonly): we stop sending, keep receiving.
+    hold = make_offer(
+        AudioConfig(
+            far.local_rtp[0], far.local_rtp[1], codecs=("PCMA",), direction=Direction.SENDONLY
+        ),
+        session_id=1,
+        session_version=2,
+    )
+    _, held = make_answer(hold, AudioConfig("127.0.0.1", 40000), session_id=2, session_version=2)
+    ata.apply(held)
+    assert ata.media.send_frame(np.zeros(160, np.int16), 1.0) == []
+    ata.apply(negotiated)
+    assert len(ata.media.send_frame(np.zeros(160, np.int16), 1.02)) == 1
+    await ata.close()
+    await far.close()
