@@ -328,3 +328,39 @@ def test_fractional_frequency_is_continuous_across_seconds() -> None:
     t = np.arange(x.shape[0]) / RATE
     ideal = 32767 * 10 ** ((-10 - 3.14) / 20) * np.sin(2 * np.pi * 1000.5 * t)
     assert np.max(np.abs(x - ideal)) <= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 40),  # section duration, 0.1 s units
+            st.lists(st.tuples(st.integers(1, 300), st.integers(0, 300)), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_tonescript_cadences_are_sample_exact(
+    sections: list[tuple[int, list[tuple[int, int]]]],
+) -> None:
+    """Whatever the script, the tone is on for exactly the samples the script says."""
+    text = ";".join(
+        f"{dur / 10:g}(" + ",".join(f"{on / 1000:g}/{off / 1000:g}/1" for on, off in segs) + ")"
+        for dur, segs in sections
+    )
+    plan = parse_tonescript("997@-10;" + text)
+    expected = np.zeros(0, dtype=bool)
+    for dur, segs in sections:
+        cycle = np.concatenate(
+            [np.r_[np.ones(on * 8, bool), np.zeros(off * 8, bool)] for on, off in segs]
+        )
+        total = dur * 800
+        reps = -(-total // cycle.shape[0])
+        expected = np.concatenate((expected, np.tile(cycle, reps)[:total]))
+    assert plan.samples == expected.shape[0]
+    x = ToneGenerator(plan).render(expected.shape[0] / RATE + 0.05)
+    on = x[: expected.shape[0]] != 0
+    zero_crossing = np.arange(expected.shape[0]) % 4000 == 0  # sin(2π·997·n/8000) = 0 there only
+    assert np.array_equal(on, expected & ~zero_crossing)
+    assert not x[expected.shape[0] :].any()  # and silent after the last section
