@@ -122,21 +122,35 @@ class SipEndpoint:
             raise LookupError(f"cannot resolve {hop.host}")
         for target in targets:
             self.transport.add_trusted_source(target.address)
-        first = targets[0]
-        if first.transport == "udp":
-            port = self.transport.local_address("udp")[1]
-            local = (SipTransport.route_local_ip((first.address, first.port)), port)
-        else:
-            local = await self.transport.connect(
-                (first.address, first.port), first.transport, hostname=first.hostname
-            )
-        registration = Registration(config, local, first.transport)
-        line = Line(registration, targets)
+        index, local = await self._first_reachable(targets)
+        registration = Registration(config, local, targets[index].transport)
+        line = Line(registration, targets, index)
         self.lines.append(line)
         if start:
             registration.start(self.now())
             self._step()
         return line
+
+    async def _first_reachable(self, targets: list[Target]) -> tuple[int, tuple[str, int]]:
+        """(index, local address) of the first target we can use: UDP needs no connection;
+        for TCP/TLS the first one that accepts a (verified) connection. Raises the last
+        connection error when none does."""
+        error: OSError | None = None
+        for index, target in enumerate(targets):
+            dest = (target.address, target.port)
+            if target.transport == "udp":
+                port = self.transport.local_address("udp")[1]
+                return index, (SipTransport.route_local_ip(dest), port)
+            try:
+                local = await self.transport.connect(
+                    dest, target.transport, hostname=target.hostname
+                )
+            except OSError as exc:  # includes TLS verification failures and timeouts
+                log.info("next hop %s:%s unusable: %s", target.address, target.port, exc)
+                error = exc
+                continue
+            return index, local
+        raise error or OSError("no usable next hop")
 
     async def query(self, line: Line) -> tuple[NameAddr, ...]:
         """Ask the registrar which contacts are bound to the line's AOR."""

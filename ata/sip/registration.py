@@ -223,6 +223,7 @@ class Registration:
         self.granted: int | None = None
         self.failures = 0
         self.keepalive_lost = 0
+        self.keepalives_answered = 0
         self._deadline: float | None = None  # refresh or retry
         self._keepalive_at: float | None = None
         self._out: list[Request] = []
@@ -329,6 +330,7 @@ class Registration:
         del self._pending[cseq.seq]
         if purpose is Purpose.OPTIONS:
             self.keepalive_lost = 0  # any answer proves the path is alive
+            self.keepalives_answered += 1
             return
         status = response.status
         if status in (401, 407):

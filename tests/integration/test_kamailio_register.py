@@ -140,3 +140,24 @@ async def test_unregister_on_stop(kamailio: Kamailio) -> None:
         assert await asyncio.wait_for(checker.query(line), 5) == ()
     finally:
         await checker.stop(grace=1.0)
+
+
+async def test_keepalives_crlf_over_tcp_and_options_over_udp(
+    kamailio: Kamailio, endpoint: SipEndpoint
+) -> None:
+    tcp = await endpoint.add_registration(
+        reg_config(kamailio, "alice", keepalive="crlf", keepalive_interval=0.2), "tcp"
+    )
+    udp = await endpoint.add_registration(
+        reg_config(kamailio, "bob", keepalive="options", keepalive_interval=0.2), "udp"
+    )
+    await wait_state(endpoint, tcp, RegState.REGISTERED)
+    await wait_state(endpoint, udp, RegState.REGISTERED)
+    await asyncio.sleep(1.0)
+    counters = endpoint.transport.counters
+    assert counters.keepalives_sent >= 3
+    assert counters.pongs_received >= 3  # Kamailio answers each CRLF ping with a pong
+    # the OPTIONS pings were answered (a 407 counts: the path is alive)
+    assert udp.registration.keepalive_lost == 0
+    assert udp.registration.state is RegState.REGISTERED
+    assert udp.registration.keepalives_answered >= 3

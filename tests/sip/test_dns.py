@@ -45,9 +45,10 @@ ZONE: dict[tuple[str, str], list[str]] = {
 
 
 class _Responder(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
+    def __init__(self, zone: dict[tuple[str, str], list[str]] | None = None) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.queries: list[tuple[str, str]] = []
+        self.zone = ZONE if zone is None else zone
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -59,10 +60,10 @@ class _Responder(asyncio.DatagramProtocol):
         name = question.name.to_text()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         self.queries.append((name, rdtype))
-        records = ZONE.get((name, rdtype))
+        records = self.zone.get((name, rdtype))
         if records:
             response.answer.append(dns.rrset.from_text_list(name, 60, "IN", rdtype, records))
-        elif not any(key[0] == name for key in ZONE):
+        elif not any(key[0] == name for key in self.zone):
             response.set_rcode(dns.rcode.NXDOMAIN)
         assert self.transport is not None
         self.transport.sendto(response.to_wire(), addr)
@@ -172,3 +173,48 @@ def test_order_srv_priority_and_zero_weights() -> None:
     ordered = order_srv(records, random.Random(0))
     assert [r.priority for r in ordered] == [10, 10, 20]
     assert {r.target for r in ordered[:2]} == {"a", "b"}
+
+
+async def test_endpoint_fails_over_to_the_next_srv_target() -> None:
+    """SRV says: try a dead TCP port first, then the real registrar; registration succeeds."""
+    from ata.runtime.sip_endpoint import SipEndpoint, aor
+    from ata.runtime.sip_registrar import RegistrarServer
+    from ata.runtime.sip_transport import TransportConfig
+    from ata.sip.registration import RegistrationConfig, RegState
+    from tests.peers import free_port
+
+    users = {"alice": "pw"}
+    server = RegistrarServer("127.0.0.1", users, b"z" * 32, host="127.0.0.1", port=free_port())
+    await server.start()
+    dead = free_port()
+    zone = {
+        ("_sip._tcp.pbx.test.", "SRV"): [
+            f"1 0 {dead} a.pbx.test.",
+            f"2 0 {server.port} a.pbx.test.",
+        ],
+        ("a.pbx.test.", "A"): ["127.0.0.1"],
+    }
+    loop = asyncio.get_running_loop()
+    dns_transport, _ = await loop.create_datagram_endpoint(
+        lambda: _Responder(zone), local_addr=("127.0.0.1", 0)
+    )
+    endpoint = SipEndpoint(
+        TransportConfig(host="127.0.0.1", udp_port=0),
+        resolver=_resolver(dns_transport.get_extra_info("sockname")[1]),
+    )
+    await endpoint.start()
+    try:
+        config = RegistrationConfig(
+            aor=aor("sip:alice@127.0.0.1"),
+            password="pw",
+            registrar=aor("sip:127.0.0.1"),
+            outbound_proxy=aor("sip:pbx.test"),
+        )
+        line = await endpoint.add_registration(config, "tcp")
+        assert [t.port for t in line.targets] == [dead, server.port]
+        assert line.target.port == server.port
+        await asyncio.wait_for(endpoint.wait_for(line, {RegState.REGISTERED}), 5)
+    finally:
+        await endpoint.stop(grace=2.0)
+        await server.close()
+        dns_transport.close()

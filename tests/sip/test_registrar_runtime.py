@@ -4,6 +4,7 @@ each other through it (independent peers, digest auth, record-routing, audio che
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ata.runtime.sip_transport import TransportConfig
 from ata.sip.registration import RegistrationConfig, RegState
 from tests.peers import LOOPBACK, free_port
 from tests.peers.baresip import Baresip
+from tests.sip.test_transport import _ca, _client_context, _server_context
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
@@ -126,3 +128,48 @@ async def test_call_to_unregistered_and_unknown_users(
     closed = await asyncio.to_thread(alice.wait_event, "CALL_CLOSED", timeout=10)
     assert "404" in str(closed)
     await asyncio.to_thread(alice.stop)
+
+
+async def test_registration_over_tls_with_certificate_validation(tmp_path: Path) -> None:
+    ca_key, ca_cert, ca_path = _ca(tmp_path, "pi-ata test CA")
+    srv = RegistrarServer(
+        LOOPBACK,
+        USERS,
+        b"x" * 32,
+        host=LOOPBACK,
+        port=free_port(),
+        tls_port=0,
+        tls_context=_server_context(tmp_path, ca_key, ca_cert, "registrar.test"),
+        min_expires=10,
+    )
+    await srv.start()
+    tls_port = srv.transport.local_address("tls")[1]
+    good = SipEndpoint(
+        TransportConfig(host=LOOPBACK, udp_port=0, tls_client_context=_client_context(ca_path))
+    )
+    _, _, other_ca = _ca(tmp_path, "another CA")
+    bad = SipEndpoint(
+        TransportConfig(host=LOOPBACK, udp_port=0, tls_client_context=_client_context(other_ca))
+    )
+    await good.start()
+    await bad.start()
+    try:
+        config = RegistrationConfig(
+            aor=aor(f"sip:alice@{LOOPBACK}"),
+            password=USERS["alice"],
+            registrar=aor(f"sip:{LOOPBACK}:{tls_port};transport=tls"),
+        )
+        line = await good.add_registration(config)
+        await asyncio.wait_for(good.wait_for(line, {RegState.REGISTERED}), 5)
+        assert srv.core is not None
+        (binding,) = srv.core.location.lookup("alice", srv.now())
+        assert binding.flow.transport == "tls"
+        assert "transport=tls" in str(binding.uri)
+        # a client that does not trust the registrar's CA never gets to send a REGISTER
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await bad.add_registration(config)
+        assert srv.core.stats["registers"] == 2
+    finally:
+        await good.stop(grace=2.0)
+        await bad.stop(grace=0.5)
+        await srv.close()

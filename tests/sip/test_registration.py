@@ -291,6 +291,7 @@ def test_options_keepalive_loss_triggers_reregistration() -> None:
     assert reg.purpose_of(ping.cseq.seq) is Purpose.OPTIONS
     reg.receive_response(registrar.handle(ping, now), now)
     assert reg.keepalive_lost == 0
+    assert reg.keepalives_answered == 1
     for _ in range(3):
         now += 15.0
         reg.handle_timer(now)
