@@ -12,14 +12,18 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from provisioning.web.server import create_app
-from tests.peers import require_binary
+from tests.peers import missing_peer, require_binary
 from tests.web.conftest import PASSWORD, XSS, make_config
 from tests.web.fake_backend import FakeBackend
 
-playwright_api = pytest.importorskip("playwright.async_api")
+try:
+    import playwright.async_api as playwright_api
+except ImportError:  # pragma: no cover - the test extra installs it
+    playwright_api = None  # type: ignore[assignment]
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -37,6 +41,8 @@ TIMEOUT_MS = 5000
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[object]:
     executable = require_binary("chromium")
+    if playwright_api is None:
+        missing_peer("python package 'playwright' (pip install -e '.[test]')")
     async with playwright_api.async_playwright() as pw:
         launched = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
@@ -255,3 +261,36 @@ async def test_hostile_caller_name_is_text_in_call_log(site: Site) -> None:
     assert await page.locator("table.calls img").count() == 0
     await page.wait_for_timeout(300)  # give a script time to fire
     assert site.dialogs == []
+
+
+async def test_cross_site_form_post_is_refused(site: Site) -> None:
+    """A page on another port of the same host (same *site*, so SameSite=Strict cookies do go
+    along) auto-submits a form to the admin: refused, nothing changes."""
+    page = site.page
+    await log_in(site)
+    target = site.url("/config")
+    evil = web.Application()
+
+    async def attack(_request: web.Request) -> web.Response:
+        return web.Response(
+            content_type="text/html",
+            text=(
+                f'<form id="f" method="post" action="{target}">'
+                '<input name="device.name" value="pwned"><input name="csrf" value="guess">'
+                "</form><script>document.getElementById('f').submit()</script>"
+            ),
+        )
+
+    evil.router.add_get("/", attack)
+    server = TestServer(evil, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with page.expect_response(target) as answer:
+            await page.goto(str(server.make_url("/")))
+        response = await answer.value
+        assert response.status == 403
+        await expect(page.locator("body")).to_contain_text("refused")
+    finally:
+        await server.close()
+    assert site.backend.applied == []
+    assert site.backend.config.device.name == "bench-ata"

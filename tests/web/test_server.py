@@ -4,11 +4,14 @@ daemon: log-in and back-off, CSRF, escaping, the config form, password change, s
 from __future__ import annotations
 
 import html
+import logging
 import re
 
 import msgspec
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from ata.log import redact
 from provisioning.passwords import verify_password
 from provisioning.validate import FieldError
 from provisioning.web.server import LOGIN_COOKIE, SESSION_COOKIE, create_app
@@ -514,3 +517,22 @@ async def test_login_refused_while_no_password_exists() -> None:
         )
         assert response.status == 503
         assert "No admin password is set yet" in await response.text()
+
+
+async def test_default_announcement_reaches_console_and_log_once(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = FakeBackend(make_config(password=""))
+    with caplog.at_level(logging.WARNING, logger="provisioning.web"):
+        async with TestClient(TestServer(create_app(backend), host="127.0.0.1")) as client:
+            console = capsys.readouterr().err
+            match = re.search(r"-> ([a-z2-9-]{19})$", console.strip())
+            assert match, console
+            password = match.group(1)
+            logged = [r.getMessage() for r in caplog.records if password in r.getMessage()]
+            assert len(logged) == 1
+            # the project's redaction keeps it: this is the one documented exception
+            assert password in redact(logged[0])
+            await login(client, password)
+    # later log-ins, failures and changes never log it again
+    assert sum(password in r.getMessage() for r in caplog.records) == 1
