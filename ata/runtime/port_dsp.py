@@ -15,8 +15,8 @@ from enum import Enum
 
 import numpy as np
 
-from ata.dsp.callerid import CallerIdMessage, MessageType, date_field
-from ata.dsp.callerid_dtmf import DtmfFraming, encode_dtmf_clip, render_dtmf_clip
+from ata.dsp.callerid import message_for_call
+from ata.dsp.callerid_dtmf import DtmfFraming, dtmf_clip_for_call, render_dtmf_clip
 from ata.dsp.callerid_fsk import FskStandard, render_message
 from ata.dsp.dtmf import DigitStart, DtmfGenerator, DtmfReceiver
 from ata.dsp.echo import EchoCanceller
@@ -94,23 +94,13 @@ class CountryDsp:
         return self.caller_id_audio(number, name, withheld, dt.datetime.fromtimestamp(at))
 
     def caller_id_audio(self, number: str, name: str, withheld: str, when: dt.datetime) -> Samples:
-        absent = None
-        if not number:
-            absent = "P" if withheld == "private" else "O"
-        if self.cid_method is CallerIdMethod.DTMF:
-            digits = encode_dtmf_clip(number or None, self.dtmf_framing, absent=absent)
-            return render_dtmf_clip(digits)
+        """The on-hook caller ID signal for what signalling gave (never raises on odd input)."""
         if self.cid_method is CallerIdMethod.NONE:
             return np.zeros(0, np.int16)
-        name_absent = None if name else ("P" if withheld == "private" else "O")
-        message = CallerIdMessage(
-            type=MessageType.MDMF_CALLER_ID,
-            date=date_field(when),
-            number=number or None,
-            name=name[:15] or None,
-            number_absent=absent,
-            name_absent=name_absent,
-        )
+        if self.cid_method is CallerIdMethod.DTMF:
+            digits = dtmf_clip_for_call(number, withheld, self.dtmf_framing)
+            return render_dtmf_clip(digits) if digits else np.zeros(0, np.int16)
+        message = message_for_call(number, name, withheld, when)
         standard = FskStandard.V23 if self.cid_method is CallerIdMethod.V23 else FskStandard.BELL202
         return render_message(message, standard)
 

@@ -145,3 +145,21 @@ async def test_caller_hangs_up_while_ringing() -> None:
     assert driver.machine.state is State.IDLE
     assert np.isfinite(phone.level_dbm0(1.0)) is False or phone.level_dbm0(1.0) < -60
     await clock.run(board.close())
+
+
+def test_caller_id_audio_never_raises_on_odd_signalling_input() -> None:
+    import datetime as dt
+
+    from ata.runtime.port_dsp import CallerIdMethod, CountryDsp
+
+    when = dt.datetime(2026, 11, 24, 13, 30)
+    for method in CallerIdMethod:
+        dsp = CountryDsp(cid_method=method)
+        for number, name, withheld in [
+            ("+4930123456789012345678", "Ünïcødé <x>" * 5, ""),
+            ("", "", "private"),
+            ("abc", "", "unavailable"),
+        ]:
+            audio = dsp.caller_id_audio(number, name, withheld, when)
+            assert audio.dtype.name == "int16"
+            assert (len(audio) > 0) == (method is not CallerIdMethod.NONE)
