@@ -155,6 +155,14 @@ def test_two_digits_with_40ms_gap_both_detected_none_doubled() -> None:
         assert digits_of(run(ulaw_round_trip(audio))) == d + d
 
 
+def test_40ms_tones_with_40ms_gaps_different_and_equal_digits() -> None:
+    rng = np.random.default_rng(42)
+    for k in range(32):
+        d, e = DIGITS[k % 16], DIGITS[(k * 7 + 3) % 16]
+        audio, _ = sequence(d + e + d + d, 0.040, 0.040, lead=int(rng.integers(0, 400)))
+        assert digits_of(run(ulaw_round_trip(audio))) == d + e + d + d
+
+
 def test_long_noisy_tone_is_one_digit() -> None:
     rng = np.random.default_rng(3)
     audio, truth = sequence("5", 1.5, 0.1)
