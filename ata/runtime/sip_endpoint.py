@@ -100,6 +100,9 @@ class SipEndpoint:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_state_change: Callable[[Line, StateChanged], None] | None = None
+        self.transport.on_stream_closed = self._on_stream_closed
+        self.reconnects = 0
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -173,8 +176,39 @@ class SipEndpoint:
             self.lines.remove(line)
         self._arm()
 
+    def _on_stream_closed(self, transport: str, peer: tuple[str, int]) -> None:
+        """A line's TCP/TLS connection to its registrar dropped: reconnect and re-register
+        at once with the new connection's address (the old Contact is unreachable now)."""
+        if self._stopping:
+            return
+        for line in self.lines:
+            target = line.target
+            if (target.transport, (target.address, target.port)) == (
+                transport,
+                peer,
+            ) and line.registration.state in (RegState.REGISTERED, RegState.REFRESHING):
+                self._spawn(self._reconnect(line))
+
+    async def _reconnect(self, line: Line) -> None:
+        """Reconnect with backoff (0.5 s doubling up to the line's retry interval)."""
+        delay = 0.5
+        while not self._stopping and line in self.lines:
+            try:
+                index, local = await self._first_reachable(line.targets)
+            except OSError as exc:
+                log.info("reconnect for %s failed: %s", line.registration.config.aor, exc)
+                await asyncio.sleep(delay)  # backoff between reconnection attempts
+                delay = min(delay * 2, line.registration.config.retry_interval)
+                continue
+            self.reconnects += 1
+            line.target_index = index
+            line.registration.update_local_address(local, self.now())
+            self._step()
+            return
+
     async def stop(self, grace: float = 5.0) -> None:
         """Un-register every line (waiting at most ``grace`` s), then close the transport."""
+        self._stopping = True
         now = self.now()
         for line in self.lines:
             line.registration.stop(now)

@@ -86,6 +86,7 @@ class TransportCounters:
     connections_accepted: int = 0
     connections_closed: int = 0
     connections_refused: int = 0
+    connections_idle_closed: int = 0
     framing_errors: int = 0
     pings_received: int = 0
     pongs_received: int = 0
@@ -114,6 +115,7 @@ class TransportConfig:
     max_connections: int = 128
     max_rate_entries: int = 4096
     connect_timeout: float = 5.0
+    idle_timeout: float = 600.0  # close an accepted connection silent for this long
 
 
 MessageHandler = Callable[[Message, Source], None]
@@ -205,7 +207,9 @@ class _Stream(asyncio.Protocol):
         self.framer = StreamFramer(max_message=owner.config.max_message)
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
-        self.closed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.closed = loop.create_future()
+        self.last_activity = loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -214,6 +218,7 @@ class _Stream(asyncio.Protocol):
         self.owner._stream_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
         self.owner._stream_data(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -222,6 +227,7 @@ class _Stream(asyncio.Protocol):
             self.closed.set_result(None)
 
     def write(self, data: bytes) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
@@ -265,6 +271,8 @@ class SipTransport:
         self._by_peer: dict[tuple[str, Address], _Stream] = {}
         self._connecting: dict[tuple[str, Address], asyncio.Future[_Stream]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.on_stream_closed: Callable[[str, Address], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -277,6 +285,7 @@ class SipTransport:
                 lambda: _Datagram(self), local_addr=(cfg.host, cfg.udp_port)
             )
             self._udp = udp
+        self._sweeper = loop.call_later(max(0.05, min(30.0, cfg.idle_timeout / 4)), self._sweep)
         if cfg.tcp_port is not None:
             self._servers["tcp"] = await loop.create_server(
                 lambda: _Stream(self, "tcp", outgoing=False), cfg.host, cfg.tcp_port
@@ -291,7 +300,23 @@ class SipTransport:
                 ssl=cfg.tls_server_context,
             )
 
+    def _sweep(self) -> None:
+        """Close stream connections idle for ``idle_timeout`` (bounded state, no slowloris)."""
+        if self._loop is None:
+            return
+        limit = self._loop.time() - self.config.idle_timeout
+        for stream in list(self._streams.values()):
+            # only accepted connections: our own flows to the proxy live as long as it lets them
+            if not stream.outgoing and stream.last_activity < limit:
+                self.counters.connections_idle_closed += 1
+                stream.abort()
+        interval = max(0.05, min(30.0, self.config.idle_timeout / 4))
+        self._sweeper = self._loop.call_later(interval, self._sweep)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for server in self._servers.values():
             server.close()
         for stream in list(self._streams.values()):
@@ -400,6 +425,8 @@ class SipTransport:
         key = (stream.name, stream.peer)
         if self._by_peer.get(key) is stream:
             del self._by_peer[key]
+            if self.on_stream_closed is not None:
+                self.on_stream_closed(stream.name, stream.peer)
 
     def _stream_data(self, stream: _Stream, data: bytes) -> None:
         if stream.id not in self._streams:

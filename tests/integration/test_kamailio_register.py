@@ -161,3 +161,23 @@ async def test_keepalives_crlf_over_tcp_and_options_over_udp(
     assert udp.registration.keepalive_lost == 0
     assert udp.registration.state is RegState.REGISTERED
     assert udp.registration.keepalives_answered >= 3
+
+
+async def test_tcp_line_reconnects_and_reregisters_when_the_connection_drops(
+    kamailio: Kamailio, endpoint: SipEndpoint
+) -> None:
+    line = await endpoint.add_registration(reg_config(kamailio, "alice", expires=3600), "tcp")
+    await wait_state(endpoint, line, RegState.REGISTERED)
+    (before,) = kamailio.contacts("alice")
+    kamailio.restart()  # closes our TCP connection and forgets the binding
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if endpoint.reconnects and len(kamailio.contacts("alice")) == 1:
+            break
+    (after,) = kamailio.contacts("alice")
+    assert after != before  # the new connection's address is the Contact now
+    assert line.registration.state is RegState.REGISTERED
+    assert endpoint.reconnects == 1
+    # no refresh was needed: the binding came back long before the 3600 s expiry
+    assert line.registration.expires_at is not None
+    assert line.registration.expires_at - endpoint.now() > 3000

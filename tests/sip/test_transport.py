@@ -397,3 +397,17 @@ async def test_trusted_source_is_not_rate_limited(transports) -> None:
             await loop.sock_sendto(s, options(6200 + n), dest)
     await sink.wait(10)
     assert t.counters.dropped_rate == 0
+
+
+async def test_idle_accepted_connection_is_closed(transports) -> None:
+    sink = Sink()
+    t = await transports(sink, udp_port=None, tcp_port=0, idle_timeout=0.2)
+    host, port = t.local_address("tcp")
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"OPTIONS sip:x SIP/2.0\r\n")  # a slow, never-finished message
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 3.0)
+    assert data == b""
+    writer.close()
+    assert t.counters.connections_idle_closed == 1
+    assert t.connection_count() == 0
