@@ -1,1 +1,10 @@
-"""The web admin: aiohttp pages for status, configuration editing and provisioning."""
+"""The web admin: status, configuration form, call log, logs and (simulated board) virtual phones.
+
+- :mod:`provisioning.web.backend`: the :class:`AdminBackend` protocol the daemon implements.
+- :mod:`provisioning.web.server`: ``create_app(backend, ...)`` and ``serve(backend, listen)``.
+- :mod:`provisioning.web.auth`, :mod:`.markup`, :mod:`.forms`, :mod:`.pages`: sessions and
+  back-off, escaping templates, the config form mapping, the HTML pages.
+
+(:mod:`provisioning.web.app` is the earlier file-based admin, kept until the daemon moves to
+``create_app``.)
+"""

@@ -351,7 +351,8 @@ def login_body(*, token: str, error: str | None) -> Markup:
         " autofocus required></div>"
         '<div class="actions"><button type="submit">Log in</button></div></form>'
         '<p class="hint">The password of a new device is printed once on its console and in its '
-        "log at first start, or set by provisioning (<code>admin.password_hash</code>).</p>",
+        "log at first start, or set by provisioning (<code>admin.password_hash</code>). Lost it? "
+        "Run <code>ata config admin-password</code> on the device.</p>",
         error=render('<div class="notice bad" role="alert">{e}</div>', e=error)
         if error
         else Markup(""),
