@@ -231,7 +231,8 @@ class Registration:
         self._pending: dict[int, Purpose] = {}  # CSeq number -> what it was for
         self._challenges: dict[bool, DigestChallenge] = {}  # proxy? -> last challenge
         self._auth_rounds = 0
-        self._fresh_credentials = False
+        # (proxy?, realm) answered with credentials from a challenge in this very attempt
+        self._fresh: set[tuple[bool, str]] = set()
         self._stale_contacts: list[tuple[str, int]] = []
 
     # -- observability -------------------------------------------------------------------
@@ -279,13 +280,13 @@ class Registration:
         self._input(RegInput.STOP, None, "stopping")
         if self.state is RegState.UNREGISTERING and was is not RegState.UNREGISTERING:
             self._auth_rounds = 0
-            self._fresh_credentials = False
+            self._fresh.clear()
             self._send(Purpose.UNREGISTER)
 
     def query(self, now: float) -> None:
         """Ask the registrar for the current bindings (REGISTER without Contact)."""
         self._auth_rounds = 0
-        self._fresh_credentials = False
+        self._fresh.clear()
         self._send(Purpose.QUERY)
 
     def update_local_address(self, local: tuple[str, int], now: float) -> None:
@@ -328,6 +329,11 @@ class Registration:
         if purpose is None or cseq.method != expected:
             return
         del self._pending[cseq.seq]
+        if purpose is Purpose.REGISTER and self.state in (
+            RegState.UNREGISTERING,
+            RegState.STOPPED,
+        ):
+            return  # a late answer to a REGISTER sent before stop(): the un-REGISTER decides
         if purpose is Purpose.OPTIONS:
             self.keepalive_lost = 0  # any answer proves the path is alive
             self.keepalives_answered += 1
@@ -357,6 +363,11 @@ class Registration:
                 self._input(RegInput.FAILURE, status, self.reason)
                 self._schedule_retry(now, self.config.retry_interval / 10)
             return
+        if purpose is Purpose.REGISTER and self.state in (
+            RegState.UNREGISTERING,
+            RegState.STOPPED,
+        ):
+            return
         self._remember(status, reason or ("Request Timeout" if status == 408 else "No route"))
         self._on_failure(status, None, purpose, now)
 
@@ -375,7 +386,7 @@ class Registration:
 
     def _begin_attempt(self, now: float) -> None:
         self._auth_rounds = 0
-        self._fresh_credentials = False
+        self._fresh.clear()
         self._send(Purpose.REGISTER)
 
     def _contact_uri(self, address: tuple[str, int] | None = None) -> SipURI:
@@ -441,7 +452,7 @@ class Registration:
         self._auth_rounds += 1
         if (
             challenge is None
-            or (self._fresh_credentials and not challenge.stale)
+            or ((challenge.proxy, challenge.realm) in self._fresh and not challenge.stale)
             or self._auth_rounds > MAX_AUTH_ROUNDS
         ):
             self._remember(response.status, response.reason)
@@ -457,7 +468,7 @@ class Registration:
                 self._deadline = now + self.config.retry_after_auth_failure
             return
         self._challenges[proxy] = challenge
-        self._fresh_credentials = True
+        self._fresh.add((challenge.proxy, challenge.realm))
         self._send(purpose)
 
     def _on_interval_too_brief(self, response: Response, purpose: Purpose, now: float) -> None:

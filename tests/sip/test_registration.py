@@ -335,3 +335,52 @@ def test_registrar_removing_binding_is_a_failure() -> None:
     (request,) = reg.requests_to_send()
     reg.receive_response(make_response(request, 200, headers=[("Expires", "0")]), 0.1)
     assert reg.state is RegState.FAILED
+
+
+def test_proxy_and_registrar_both_challenge() -> None:
+    """An outbound proxy asks 407 (its realm), then the registrar 401 (another realm)."""
+    proxy_auth = DigestServer("proxy.test", SECRET)
+    registrar = FakeRegistrar({"alice": "secret"})
+    outbound = parse_uri("sip:proxy.test")
+    assert isinstance(outbound, SipURI)
+    reg = make(config(outbound_proxy=outbound))
+    reg.start(0.0)
+    statuses = []
+    for _ in range(5):
+        batch = reg.requests_to_send()
+        if not batch:
+            break
+        (request,) = batch
+        wire = parse_message(request.to_bytes())
+        assert isinstance(wire, Request)
+        value = wire.headers.get("Proxy-Authorization")
+        ok = value is not None and (
+            proxy_auth.verify(value, "REGISTER", {"alice": "secret"}.get, 0.0).outcome
+            is AuthOutcome.OK
+        )
+        if not ok:
+            values = proxy_auth.challenges(0.0)
+            response = make_response(wire, 407, headers=[("Proxy-Authenticate", v) for v in values])
+        else:
+            response = registrar.handle(wire, 0.0)
+        statuses.append(response.status)
+        reg.receive_response(response, 0.0)
+    assert statuses == [407, 401, 200]
+    assert reg.state is RegState.REGISTERED
+
+
+def test_late_register_answer_after_stop_does_not_end_unregistration() -> None:
+    registrar = FakeRegistrar({"alice": "secret"})
+    reg = make()
+    reg.start(0.0)
+    pump(reg, registrar, 0.0)
+    reg.handle_timer(reg.get_timer() or 0.0)  # refresh in flight
+    (refresh,) = reg.requests_to_send()
+    reg.stop(1.0)
+    (unregister,) = reg.requests_to_send()
+    assert unregister.expires == 0
+    reg.receive_response(registrar.handle(refresh, 1.0), 1.0)  # the refresh's 200 arrives late
+    assert reg.state is RegState.UNREGISTERING
+    reg.receive_response(registrar.handle(unregister, 1.1), 1.1)
+    assert reg.state is RegState.STOPPED
+    assert registrar.bindings == {}
