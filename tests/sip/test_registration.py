@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ata.sip.digest import AuthOutcome, DigestServer
 from ata.sip.message import Request, Response, make_response
@@ -384,3 +386,65 @@ def test_late_register_answer_after_stop_does_not_end_unregistration() -> None:
     reg.receive_response(registrar.handle(unregister, 1.1), 1.1)
     assert reg.state is RegState.STOPPED
     assert registrar.bindings == {}
+
+
+_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("respond"), st.sampled_from([200, 401, 403, 404, 407, 423, 480, 500, 503])
+        ),
+        st.tuples(st.just("timeout"), st.just(0)),
+        st.tuples(st.just("timer"), st.just(0)),
+        st.tuples(st.just("stop"), st.just(0)),
+        st.tuples(st.just("start"), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ACTIONS)
+def test_random_event_sequences_keep_invariants(actions: list[tuple[str, int]]) -> None:
+    server = DigestServer("pi.test", SECRET)
+    reg = make(config(keepalive="options", keepalive_interval=20.0))
+    reg.start(0.0)
+    now = 0.0
+    inflight: list[Request] = list(reg.requests_to_send())
+    for kind, status in actions:
+        now += 1.0
+        if kind == "respond" and inflight:
+            request = inflight.pop(0)
+            headers: list[tuple[str, object]] = []
+            if status == 401:
+                headers = [("WWW-Authenticate", v) for v in server.challenges(now)]
+            elif status == 407:
+                headers = [("Proxy-Authenticate", v) for v in server.challenges(now)]
+            elif status == 423:
+                headers = [("Min-Expires", "7200")]
+            elif status == 200:
+                headers = [("Expires", "120")]
+            reg.receive_response(make_response(request, status, headers=headers), now)
+        elif kind == "timeout" and inflight:
+            reg.request_failed(inflight.pop(0).cseq.seq, now)
+        elif kind == "timer":
+            timer = reg.get_timer()
+            if timer is not None:
+                now = max(now, timer)
+                reg.handle_timer(now)
+        elif kind == "stop":
+            reg.stop(now)
+        elif kind == "start" and reg.state in (RegState.IDLE, RegState.STOPPED):
+            reg.start(now)
+        sent = reg.requests_to_send()
+        assert len(sent) <= 2  # never a storm of requests for one event
+        inflight.extend(sent)
+        # invariants
+        if reg.state is RegState.REGISTERED:
+            assert reg.expires_at is not None
+            assert reg.get_timer() is not None
+        if reg.state in (RegState.FAILED, RegState.AUTH_FAILED):
+            assert reg.time_to_refresh(now) is not None
+        if reg.state is RegState.STOPPED:
+            assert reg.get_timer() is None
+        while reg.next_event() is not None:
+            pass
