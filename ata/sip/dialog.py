@@ -325,6 +325,13 @@ class DialogSet:
         if self._dialogs.get(dialog.id) is dialog:
             del self._dialogs[dialog.id]
 
+    def remove_all(self, call_id: str, local_tag: str) -> int:
+        """Forget every dialog (early forks included) of one call."""
+        gone = [k for k in self._dialogs if k.call_id == call_id and k.local_tag == local_tag]
+        for key in gone:
+            del self._dialogs[key]
+        return len(gone)
+
     def purge_terminated(self) -> int:
         dead = [d for d in self._dialogs.values() if d.terminated]
         for d in dead:

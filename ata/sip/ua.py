@@ -44,7 +44,7 @@ from ata.sip.call import (
     CallState,
     MediaUpdate,
 )
-from ata.sip.errors import SipError, SipParseError
+from ata.sip.errors import SipError, SipParseError, SipRequestRejected
 from ata.sip.headers import CSeq, NameAddr
 from ata.sip.message import Request, Response, make_response
 from ata.sip.parser import parse_message
@@ -251,7 +251,7 @@ class UserAgent(UaInbound):
         while (ev := self.tx.next_event()) is not None:
             try:
                 self._dispatch(ev, now)
-            except SipParseError:
+            except (SipParseError, SipRequestRejected):
                 # A message that reached a transaction but lacks what the TU needs (e.g. no
                 # Call-ID on a stray response): drop it, count it, keep serving.
                 self.stats["dropped_events"] += 1
@@ -420,6 +420,8 @@ class UserAgent(UaInbound):
 
     def _on_failure(self, call: Call, purpose: str, cause: str, now: float) -> None:
         if purpose == "invite":
+            if call.state is CallState.RINGING and cause == "timeout":
+                self._send_cancel(call, now)  # Timer C: stop the far end ringing (§16.8)
             if call.step(CallInput.TIMEOUT) and not call.ended_reported:
                 call.ended_reported = True
                 self._events.append(CallFailed(call.handle, 408, cause))

@@ -223,6 +223,5 @@ class UaCore:
                 del self.calls[handle]
                 if self._by_dialog.get((call.call_id, call.local_tag)) is call:
                     del self._by_dialog[(call.call_id, call.local_tag)]
-                if call.dialog is not None:
-                    self.dialogs.remove(call.dialog)
+                self.dialogs.remove_all(call.call_id, call.local_tag)
         self.dialogs.purge_terminated()

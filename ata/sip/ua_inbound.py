@@ -98,7 +98,13 @@ class UaInbound(UaCore):
         ringing = make_response(
             req, 180, to_tag=tag, headers=[("Contact", local_contact(self.config))]
         )
-        self.dialogs.uas_response(req, ringing)
+        try:
+            call.dialog = self.dialogs.uas_response(req, ringing)
+        except SipRequestRejected as rej:  # dialog cap reached
+            call.state = CallState.ENDED
+            call.ended_reported = True
+            self._answer(req, rej.status, now, headers=rej.extra_headers)
+            return
         self.tx.send_response(ringing, now)
         number, name, withheld = caller_identity(req)
         alert = tuple(req.headers.values("Alert-Info"))

@@ -490,3 +490,25 @@ def test_alert_info_reaches_the_line() -> None:
     assert isinstance(ok, Response)
     assert ok.status == 200
     assert ok.body.startswith(b"v=0")  # no offer in the INVITE: we offer in the 200
+
+
+def test_unanswered_incoming_call_times_out_and_leaves_no_state() -> None:
+    alice, bob, net = pair()
+    net.drop = lambda data: b"CANCEL" in data.split(b"\r\n", 1)[0]
+    incoming = ring_bob(alice, net)
+    assert len(bob.dialogs) == 1  # the early dialog of our 180
+    net.run(400.0)  # nobody answers; the INVITE server guard (300 s) gives up
+    assert CallEnded(incoming.handle, "timeout") in net.take(B)
+    assert bob.calls == {}
+    assert len(bob.dialogs) == 0
+    net.run(800.0)
+    assert len(bob.tx) == 0
+
+
+def test_no_final_response_after_timer_c_cancels_the_far_end() -> None:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    assert _types(net.take(A)) == [CallRinging]
+    net.run(200.0)  # Timer C (180 s) on Alice's INVITE: CANCEL, fail with 408
+    assert net.take(A) == [CallFailed("c1", 408, "timeout")]
+    assert net.take(B) == [CallEnded(incoming.handle, "cancelled")]
