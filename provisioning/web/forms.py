@@ -7,6 +7,9 @@ submitted data starts as a copy of the running config). Values are passed to the
 typed as the browser allows: a number field holding ``abc`` stays the string ``"abc"`` so the
 validator reports "must be an integer, got 'abc'" in place, rather than the form guessing.
 
+A field absent from the submission keeps its value, except a checkbox of a submitted line
+(browsers leave unchecked boxes out), and a line none of whose fields were sent is untouched.
+
 Passwords are write-only: the input is always rendered empty, an empty submission keeps the
 stored secret, and the ``...password_clear`` checkbox empties it.
 """
@@ -124,14 +127,20 @@ def form_to_data(form: Mapping[str, str], current: Config) -> dict[str, object]:
     device = data.get("device")
     if isinstance(device, dict):
         for fld in DEVICE_FIELDS:
-            _set_value(device, fld.key, _convert(fld, form.get(device_path(fld.key))))
+            name = device_path(fld.key)
+            if name in form or fld.kind == "bool":
+                _set_value(device, fld.key, _convert(fld, form.get(name)))
     lines = data.get("lines")
     if isinstance(lines, list):
         for index, line in enumerate(lines):
-            if not isinstance(line, dict):
-                continue
+            if not isinstance(line, dict) or not any(
+                line_path(index, f.key) in form for f in LINE_FIELDS if f.kind != "bool"
+            ):
+                continue  # this line was not part of the submission: keep it as it is
             for fld in LINE_FIELDS:
                 path = line_path(index, fld.key)
+                if path not in form and fld.kind not in ("bool", "secret"):
+                    continue  # a field left out keeps its value (an unchecked box is absent)
                 if fld.kind == "secret":
                     new = form.get(path, "")
                     if form.get(clear_name(path)) is not None:
