@@ -506,7 +506,7 @@ def test_unanswered_incoming_call_times_out_and_leaves_no_state() -> None:
 
 
 def test_no_final_response_after_timer_c_cancels_the_far_end() -> None:
-    alice, bob, net = pair()
+    alice, _bob, net = pair()
     incoming = ring_bob(alice, net)
     assert _types(net.take(A)) == [CallRinging]
     net.run(200.0)  # Timer C (180 s) on Alice's INVITE: CANCEL, fail with 408
