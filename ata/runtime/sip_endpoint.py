@@ -7,8 +7,9 @@ Theory of operation
 * inbound: :class:`~ata.runtime.sip_transport.SipTransport` hands each parsed message to
   :class:`~ata.sip.transaction_layer.TransactionLayer` (``receive``), whose events are routed:
   responses and timeouts to the :class:`~ata.sip.registration.Registration` that owns the
-  Call-ID; new requests to ``request_handler`` (the UA, wired by the integrator) or, when none
-  is set, OPTIONS answered 200 and everything else 501;
+  Call-ID; every other event (new requests, ACKs, CANCELs, responses and timeouts of other
+  transactions) to ``event_handler`` (the UA, wired by the integrator); without one, new
+  requests get OPTIONS → 200 and anything else → 501;
 * outbound: requests the registrations queue go to ``TransactionLayer.send_request`` (which
   retransmits on UDP: Timer E/F), and the layer's ``datagrams_to_send`` go to the transport;
   a send that fails (connection refused, TLS verification) becomes
@@ -44,8 +45,9 @@ from ata.sip.registration import (
     RegState,
     StateChanged,
 )
-from ata.sip.transaction import Outgoing
+from ata.sip.transaction import Outgoing, TxKey
 from ata.sip.transaction_layer import (
+    Event,
     RequestReceived,
     ResponseReceived,
     TransactionLayer,
@@ -57,7 +59,7 @@ from ata.sip.uri import SipURI, parse_uri
 
 log = logging.getLogger(__name__)
 
-RequestHandler = Callable[[RequestReceived, "SipEndpoint"], None]
+EventHandler = Callable[[Event, "SipEndpoint"], None]
 
 
 @dataclass
@@ -89,12 +91,12 @@ class SipEndpoint:
         *,
         resolver: SipResolver | None = None,
         layer: TransactionLayer | None = None,
-        request_handler: RequestHandler | None = None,
+        event_handler: EventHandler | None = None,
     ) -> None:
         self.transport = SipTransport(transport_config, self._on_message)
         self.resolver = resolver or SipResolver()
         self.layer = layer or TransactionLayer()
-        self.request_handler = request_handler
+        self.event_handler = event_handler
         self.lines: list[Line] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -260,6 +262,7 @@ class SipEndpoint:
         moved = False
         while (event := self.layer.next_event()) is not None:
             moved = True
+            line = None
             if isinstance(event, ResponseReceived):
                 line = self._line_for(event.response)
                 if line is not None:
@@ -270,23 +273,45 @@ class SipEndpoint:
                     status = 408 if isinstance(event, TransactionTimeout) else 503
                     line.fail_over()
                     line.registration.request_failed(event.request.cseq.seq, now, status)
+            if line is not None:
+                continue
+            if self.event_handler is not None:
+                self.event_handler(event, self)
             elif isinstance(event, RequestReceived):
-                self._on_request(event)
+                self._answer_alone(event)
         for out in self.layer.datagrams_to_send():
             moved = True
             self._spawn(self._send(out))
         return moved
 
-    def _on_request(self, event: RequestReceived) -> None:
-        if self.request_handler is not None:
-            self.request_handler(event, self)
-            return
+    def _answer_alone(self, event: RequestReceived) -> None:
+        """No UA attached: answer OPTIONS (keep-alive probes) 200, anything else 501."""
         request = event.request
         status = 200 if request.method == "OPTIONS" else 501
         headers = [("Allow", "OPTIONS")] if status != 200 else []
         self.layer.send_response(
             make_response(request, status, to_tag="pi", headers=headers), self.now()
         )
+
+    # -- API for the UA (call control) ---------------------------------------------------
+
+    def send_request(self, request: Request, target: Target) -> TxKey:
+        """Start a client transaction towards ``target``; events reach ``event_handler``."""
+        key = self.layer.send_request(
+            request, (target.address, target.port), self.now(), target.transport
+        )
+        self._step()
+        return key
+
+    def send_response(self, response: Response) -> None:
+        """Answer a request received through ``event_handler`` (its server transaction)."""
+        self.layer.send_response(response, self.now())
+        self._step()
+
+    def send_stateless(self, message: Request | Response, target: Target) -> None:
+        """Send outside any transaction (the ACK for a 2xx)."""
+        self.layer.send_stateless(message, (target.address, target.port), target.transport)
+        self._step()
 
     def _drain_lines(self, now: float) -> bool:
         moved = False
