@@ -457,7 +457,9 @@ class RegistrarCore:
         port: int | None
         if binding is not None:
             transport = binding.flow.transport
-            host, port = binding.flow.address
+            host, port = binding.flow.address  # UDP: the NAT mapping the REGISTER came from
+            if transport != "udp":  # stream: reuse the flow; if it is gone, dial the Contact
+                host, port = binding.uri.host_bare, binding.uri.port
         else:
             transport = (hop.transport or ("tls" if hop.secure else "udp")).lower()
             host, port = hop.maddr or hop.host_bare, hop.port

@@ -42,7 +42,13 @@ def wire(message: Request | Response) -> Request | Response:
     return parse_message(message.to_bytes())
 
 
-def client(user: str, flow: Flow, password: str | None = None, **kw: object) -> Registration:
+def client(
+    user: str,
+    flow: Flow,
+    password: str | None = None,
+    local: tuple[str, int] | None = None,
+    **kw: object,
+) -> Registration:
     cfg = RegistrationConfig(
         aor=sip(f"sip:{user}@pi.lan"),
         password=USERS[user] if password is None else password,
@@ -50,7 +56,7 @@ def client(user: str, flow: Flow, password: str | None = None, **kw: object) -> 
         nat_learning=False,
         **kw,  # type: ignore[arg-type]
     )
-    return Registration(cfg, flow.address, flow.transport, rng=random.Random(1))
+    return Registration(cfg, local or flow.address, flow.transport, rng=random.Random(1))
 
 
 def run(reg: Registration, registrar: RegistrarCore, flow: Flow, now: float) -> list[Response]:
@@ -71,8 +77,11 @@ def run(reg: Registration, registrar: RegistrarCore, flow: Flow, now: float) -> 
 
 def registered_pair() -> RegistrarCore:
     registrar = core()
-    for user, flow in (("alice", ALICE_FLOW), ("bob", BOB_FLOW)):
-        reg = client(user, flow)
+    for user, flow, local in (
+        ("alice", ALICE_FLOW, None),
+        ("bob", BOB_FLOW, ("10.0.0.30", 5070)),  # TCP: Contact has the listening port
+    ):
+        reg = client(user, flow, local=local)
         reg.start(0.0)
         run(reg, registrar, flow, 0.0)
         assert reg.state is RegState.REGISTERED
@@ -204,9 +213,10 @@ def test_invite_is_authenticated_routed_and_record_routed() -> None:
     assert isinstance(action, Forward)
     out = action.message
     assert isinstance(out, Request)
-    assert str(out.uri) == "sip:bob@10.0.0.30:40123;transport=tcp"
+    assert str(out.uri) == "sip:bob@10.0.0.30:5070;transport=tcp"
     assert action.flow == BOB_FLOW
-    assert (action.host, action.port, action.transport) == ("10.0.0.30", 40123, "tcp")
+    # over TCP the registered flow is reused; the Contact is the fallback if it is gone
+    assert (action.host, action.port, action.transport) == ("10.0.0.30", 5070, "tcp")
     assert out.max_forwards == 69
     assert "Proxy-Authorization" not in out.headers
     rr = out.headers.get_all("Record-Route")
