@@ -59,16 +59,21 @@ REGISTER = (
 
 
 def rate(call: Callable[[bytes], object], data: bytes, seconds: float) -> float:
-    n = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(200):
-            call(data)
-        n += 200
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - start)
+    """Messages/s of the best of 5 rounds (robust against other load on the machine)."""
+    best = 0.0
+    for _ in range(5):
+        n = 0
+        start = time.perf_counter()
+        deadline = start + seconds / 5
+        while True:
+            for _ in range(100):
+                call(data)
+            n += 100
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        best = max(best, n / (now - start))
+    return best
 
 
 def main() -> None:
@@ -93,7 +98,8 @@ def main() -> None:
         both = rate(round_trip, data, seconds)
         theirs = rate(ref, data, seconds)
         print(
-            f"{name:10} {ours:>12,.0f}/s {both:>14,.0f}/s {theirs:>12,.0f}/s {ours / theirs:.2f}x"
+            f"{name:10} {ours:>12,.0f}/s {both:>14,.0f}/s {theirs:>12,.0f}/s "
+            f"{ours / theirs:.2f}x ({1e6 / ours:.0f} us/msg)"
         )
     print("ratio = pi-ata parse (typed Via/From/To/CSeq/Contact, framing) / email header parse")
 

@@ -388,3 +388,85 @@ def test_parse_serialize_round_trip(msg: Request | Response) -> None:
 @given(_name_addr)
 def test_name_addr_round_trip(na: NameAddr) -> None:
     assert parse_name_addr(str(na)) == na
+
+
+def _register(ruri: str, via_host: str, contact: str) -> bytes:
+    return (
+        f"REGISTER {ruri} SIP/2.0\r\n"
+        f"To: <sip:user@example.com>\r\nFrom: <sip:user@example.com>;tag=81x2\r\n"
+        f"Via: SIP/2.0/UDP {via_host};branch=z9hG4bKas3-111\r\n"
+        f"Call-ID: SSG9559905523997077@hlau_4100\r\nMax-Forwards: 70\r\n"
+        f"Contact: {contact}\r\nCSeq: 98176 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("ruri", "via_host", "contact", "host", "port"),
+    [  # IPv6 references in the style of RFC 5118 §4 (valid forms)
+        (
+            "sip:[2001:db8::10]",
+            "[2001:db8::9:1]",
+            "<sip:user@[2001:db8::1]>",
+            "[2001:db8::10]",
+            None,
+        ),
+        (
+            "sip:[2001:db8::10]:5070",
+            "[2001:db8::9:1]:5060",
+            '"u" <sip:u@[2001:db8::1]:5070>',
+            "[2001:db8::10]",
+            5070,
+        ),
+        (
+            "sip:[2001:db8::10:5070]",
+            "[2001:db8::9:1]",
+            "<sip:user@[2001:db8::1]>",
+            "[2001:db8::10:5070]",
+            None,
+        ),
+        (
+            "sip:[::ffff:192.0.2.10]",
+            "[::ffff:192.0.2.2]",
+            "<sip:user@[::ffff:192.0.2.2]>",
+            "[::ffff:192.0.2.10]",
+            None,
+        ),
+    ],
+)
+def test_ipv6_references_parse(
+    ruri: str, via_host: str, contact: str, host: str, port: int | None
+) -> None:
+    msg = parse_message(_register(ruri, via_host, contact))
+    assert isinstance(msg, Request)
+    assert isinstance(msg.uri, SipURI)
+    assert (msg.uri.host, msg.uri.port) == (host, port)
+    assert msg.top_via.host.startswith("[")
+    contact_uri = msg.contacts[0].uri
+    assert isinstance(contact_uri, SipURI)
+    assert contact_uri.host.startswith("[")
+    assert parse_message(msg.to_bytes()) == msg
+
+
+@pytest.mark.parametrize(
+    ("ruri", "via_host", "contact"),
+    [  # IPv6 without brackets (RFC 5118 §4.2 style) and broken references: 400
+        ("sip:2001:db8::10", "[2001:db8::9:1]", "<sip:user@[2001:db8::1]>"),
+        ("sip:[2001:db8::10", "[2001:db8::9:1]", "<sip:user@[2001:db8::1]>"),
+        ("sip:[2001:db8::10]x", "[2001:db8::9:1]", "<sip:user@[2001:db8::1]>"),
+        ("sip:[]", "[2001:db8::9:1]", "<sip:user@[2001:db8::1]>"),
+        ("sip:[2001:db8::10]", "2001:db8::9:1", "<sip:user@[2001:db8::1]>"),
+        ("sip:[2001:db8::10]", "[2001:db8::9:1]", "<sip:user@[2001:db8::g]>"),
+    ],
+)
+def test_ipv6_malformed_references_are_400(ruri: str, via_host: str, contact: str) -> None:
+    with pytest.raises(SipParseError) as info:
+        parse_message(_register(ruri, via_host, contact))
+    assert info.value.status == 400
+    assert info.value.is_request
+
+
+def test_ipv6_received_parameter_with_and_without_brackets() -> None:
+    plain = parse_via("SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKa;received=2001:db8::9:255")
+    bracketed = parse_via("SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKa;received=[2001:db8::9:255]")
+    assert plain.received == "2001:db8::9:255"
+    assert bracketed.received == "[2001:db8::9:255]"
