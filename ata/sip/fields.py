@@ -82,10 +82,19 @@ SINGLETONS: Final = frozenset(
 )  # fmt: skip
 
 
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_MAX: Final = 512
+
+
 def header_key(name: str) -> str:
     """Lower-case long form of a header name (compact forms expanded)."""
-    low = name.lower()
-    return COMPACT.get(low, low)
+    key = _KEY_CACHE.get(name)
+    if key is None:
+        low = name.lower()
+        key = COMPACT.get(low, low)
+        if len(_KEY_CACHE) < _KEY_CACHE_MAX:  # bounded: hostile names cannot grow it
+            _KEY_CACHE[name] = key
+    return key
 
 
 def canonical_name(name: str) -> str:

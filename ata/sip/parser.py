@@ -53,8 +53,9 @@ _EAGER: Final = (
 
 def _head_fields(lines: list[str], is_request: bool) -> list[tuple[str, str, str]]:
     fields: list[tuple[str, str, str]] = []
+    token = TOKEN_RE.match
     for raw in lines:
-        line = raw[:-1] if raw.endswith("\r") else raw
+        line = raw[:-1] if raw[-1:] == "\r" else raw
         if not line:
             raise SipParseError("empty header line", is_request=is_request)
         first = line[0]
@@ -69,7 +70,7 @@ def _head_fields(lines: list[str], is_request: bool) -> list[tuple[str, str, str
         if colon <= 0:
             raise SipParseError("header line without ':'", is_request=is_request)
         name = line[:colon].rstrip(" \t")
-        if TOKEN_RE.match(name) is None:
+        if token(name) is None:
             raise SipParseError("bad header name", is_request=is_request)
         fields.append((header_key(name), name, line[colon + 1 :].strip(" \t")))
         if len(fields) > MAX_HEADER_FIELDS:
