@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from collections import deque
 from typing import Final, TextIO
 
 REDACTED: Final = "<redacted>"
@@ -82,6 +83,22 @@ class JsonLinesFormatter(logging.Formatter):
         # Redact each value before encoding: redacting the encoded text could break escapes.
         clean = {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
         return json.dumps(clean, ensure_ascii=False)
+
+
+class RecentLogHandler(logging.Handler):
+    """Keeps the last ``capacity`` formatted, redacted lines in memory (for the web admin)."""
+
+    def __init__(self, capacity: int = 500) -> None:
+        super().__init__()
+        self.lines: deque[str] = deque(maxlen=capacity)
+        self.addFilter(RedactingFilter())
+        self.setFormatter(logging.Formatter(HUMAN_FORMAT, datefmt="%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def recent(self, limit: int) -> list[str]:
+        return list(self.lines)[-limit:] if limit > 0 else []
 
 
 HUMAN_FORMAT: Final = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"

@@ -13,5 +13,6 @@ Entry points (import the module you need; this package imports nothing heavy by 
 - ``provisioning.driver``: ``Provisioner`` (asyncio driver: ``run()``, ``run_once()``,
   ``request_resync()``, ``on_check_sync(source_addr)``), on top of the sans-IO
   ``provisioning.resync.ResyncScheduler``.
-- ``provisioning.web.app``: ``AdminContext``, ``make_app(ctx)``, ``start_admin(ctx, listen)``.
+- ``provisioning.web.server``: ``create_app(backend)``, ``serve(backend, listen)``; the backend
+  protocol is ``provisioning.web.backend.AdminBackend`` (the daemon implements it).
 """

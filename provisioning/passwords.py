@@ -3,7 +3,7 @@
 
 There is no default password (ETSI EN 303 645 5.1, UK PSTI): an empty hash means the web admin
 asks for one on first use. N=2^14, r=8, p=1 costs 16 MiB and ~0.2 s of CPU on an x86 dev box
-(more on a Pi): callers on an event loop run it in an executor thread (provisioning.web.app).
+(more on a Pi): callers on an event loop run it in an executor thread (provisioning.web.server).
 """
 
 from __future__ import annotations

@@ -308,7 +308,7 @@ class Admin(_Section, frozen=True):
 
     listen: Annotated[
         HostPort, _doc("Address and port the web admin listens on; empty = disabled.")
-    ] = "0.0.0.0:80"  # an ATA's admin page is reached from the LAN
+    ] = "127.0.0.1:8081"  # loopback unless configured (set "0.0.0.0:80" to reach it from the LAN)
     password_hash: Annotated[
         str,
         _doc(

@@ -29,9 +29,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -40,7 +41,9 @@ from ata.dsp.cadence import ring_from_script
 from ata.line.dialplan import DialPlan
 from ata.line.port import FlashMode, PortMachine, PortSettings
 from ata.line.ringer import CallerIdTiming
+from ata.log import RecentLogHandler
 from ata.runtime.api import Api
+from ata.runtime.calllog import CallLog
 from ata.runtime.port_driver import CallControl, PortDriver, PortStatus
 from ata.runtime.port_dsp import CallerIdMethod, CountryDsp
 from ata.runtime.simboard import HardwareBoard, SimBoard
@@ -48,8 +51,14 @@ from board.select import select_board
 from hal.clock import Clock, MonotonicClock
 from hal.hook import DigitCoding, HookWindows
 from hal.sim.phone import VirtualPhone
+from provisioning.diff import diff_configs
 from provisioning.schema import Config
 from provisioning.schema import Line as LineConfig
+from provisioning.status import load_status
+from provisioning.store import save_config
+
+if TYPE_CHECKING:
+    from ata.runtime.admin import DaemonAdmin
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +114,9 @@ class DaemonOptions:
     api_host: str = "127.0.0.1"
     api_port: int = 8080  # 0 = any free port (tests)
     freeze_gc: bool = True
+    config_path: Path | None = None  # where an applied config is saved (None: not saved)
+    status_path: Path | None = None  # the provisioning status file shown by the admin
+    admin_listen: str | None = None  # None: config.admin.listen; "": no web admin
 
 
 class Daemon:
@@ -131,9 +143,15 @@ class Daemon:
         self._started_at = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._last_status: dict[int, PortStatus] = {}
+        self.call_log = CallLog()
+        self.logs = RecentLogHandler()
+        self._admin: web.AppRunner | None = None
+        self._admin_impl: DaemonAdmin | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        logging.getLogger().addHandler(self.logs)
         selection = select_board(self.options.board)
         self.board_name = selection.board.name
         self.board_reason = selection.reason
@@ -169,6 +187,7 @@ class Daemon:
             await driver.start()
         await self.calls.start()
         await self._start_api()
+        await self._start_admin()
         if self.options.freeze_gc:
             gc.collect()
             gc.freeze()
@@ -195,7 +214,12 @@ class Daemon:
             await self.board.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._admin is not None:
+            await self._admin.cleanup()
+        for task in list(self._tasks):
+            task.cancel()
         log.info("pi-ata stopped")
+        logging.getLogger().removeHandler(self.logs)
 
     async def _start_api(self) -> None:
         app = Api(self).app()
@@ -206,6 +230,68 @@ class Daemon:
         server = site._server
         sockets: Sequence[socket.socket] = getattr(server, "sockets", ())
         self.api_port = sockets[0].getsockname()[1] if sockets else self.options.api_port
+
+    async def _start_admin(self) -> None:
+        listen = self.options.admin_listen
+        if listen is None:
+            listen = self.config.admin.listen
+        if not listen:
+            return
+        from ata.runtime.admin import DaemonAdmin
+        from provisioning.web.server import serve
+
+        self._admin = await serve(
+            DaemonAdmin(self, self.logs), listen, dial_plan_parser=DialPlan.parse
+        )
+        log.info("web admin on http://%s/", listen)
+
+    def _admin_backend(self) -> DaemonAdmin:
+        from ata.runtime.admin import DaemonAdmin
+
+        if self._admin_impl is None:
+            self._admin_impl = DaemonAdmin(self, self.logs)
+        return self._admin_impl
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, cancelled at stop (phone actions from the admin)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def apply_config(self, new: Config, *, save: bool = True) -> None:
+        """Persist (atomically) and apply a validated config: only what changed is touched.
+
+        Line settings (dial plan, cadence, caller ID, hook windows) apply to each port's next
+        call; a call in progress keeps going. Account changes are handed to the call side,
+        which re-registers only the lines whose account changed.
+        """
+        old, self.config = self.config, new
+        if save and self.options.config_path is not None:
+            save_config(new, self.options.config_path)
+        changes = diff_configs(old, new)
+        for driver in self.ports:
+            if driver.port < len(new.lines):
+                cfg = new.lines[driver.port]
+                dsp = CountryDsp(
+                    country=new.device.country, cid_method=CallerIdMethod(cfg.caller_id)
+                )
+                driver.reconfigure(port_settings(cfg, dsp), dsp, hook_windows(cfg))
+        apply = getattr(self.calls, "apply_config", None)
+        if apply is not None:
+            await apply(new, changes)
+        log.info("configuration applied: %s", ", ".join(changes.paths) or "no change")
+
+    def provisioning_status(self) -> dict[str, Any]:
+        if self.options.status_path is None:
+            return {"state": "disabled", "last_fetch": None, "last_error": None, "next_fetch": None}
+        st = load_status(self.options.status_path)
+        error = f"{st.stage}: {st.reason}" if st.outcome == "error" and st.stage else st.reason
+        return {
+            "state": st.outcome,
+            "last_fetch": st.last_attempt,
+            "last_error": error if st.outcome == "error" else None,
+            "next_fetch": st.next_attempt,
+        }
 
     # --- observation ------------------------------------------------------------------------
     def _port_changed(self, status: PortStatus) -> None:

@@ -127,6 +127,8 @@ class PortDriver:
     calls: CallControl
     windows: HookWindows = field(default_factory=HookWindows)
     on_change: Callable[[PortStatus], None] | None = None
+    # Sees every event handled and command issued (the call log listens here).
+    observer: Callable[[int, lp.Event | lp.Command, float], None] | None = None
     _classifier: HookClassifier = field(init=False)
     _timer: TimerHandle | None = field(default=None, init=False)
     _tone: FrameSource | None = field(default=None, init=False)
@@ -172,6 +174,13 @@ class PortDriver:
         for task in list(self._background):
             task.cancel()
 
+    def reconfigure(self, settings: lp.PortSettings, dsp: PortDsp, windows: HookWindows) -> None:
+        """New line settings: tones and caller ID at once, the rest from the next call on."""
+        self.machine.update_settings(settings)
+        self.dsp = dsp
+        self.windows = windows
+        self._classifier.windows = windows
+
     def status(self) -> PortStatus:
         return PortStatus(
             port=self.port,
@@ -214,6 +223,8 @@ class PortDriver:
         before = self.machine.state
         commands = self.machine.handle(event, at)
         self._last_event = type(event).__name__
+        if self.observer is not None:
+            self.observer(self.port, event, at)
         if self.machine.state is not before:
             log.info(
                 "port %d: %s -> %s on %s",
@@ -256,6 +267,8 @@ class PortDriver:
     # --- commands ---------------------------------------------------------------------------
     def _execute(self, commands: list[lp.Command], at: float) -> None:
         for command in commands:
+            if self.observer is not None:
+                self.observer(self.port, command, at)
             self._carry_out(command, at)
 
     def _carry_out(self, command: lp.Command, at: float) -> None:

@@ -5,6 +5,5 @@
 - :mod:`provisioning.web.auth`, :mod:`.markup`, :mod:`.forms`, :mod:`.pages`: sessions and
   back-off, escaping templates, the config form mapping, the HTML pages.
 
-(:mod:`provisioning.web.app` is the earlier file-based admin, kept until the daemon moves to
-``create_app``.)
+The daemon (``ata run``) serves it with its own backend (:mod:`ata.runtime.admin`).
 """

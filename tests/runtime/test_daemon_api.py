@@ -105,3 +105,63 @@ async def test_api_refuses_bad_requests(daemon) -> None:
         assert (await r.json())["error"] == "the phone is on-hook"
         r = await http.post(f"{base}/api/sim/2/dial", json={"digits": "12x"})
         assert r.status == 400
+
+
+async def test_web_admin_served_by_the_daemon_shows_lines_and_applies_config(
+    tmp_path, caplog
+) -> None:
+    import logging
+    import re
+    import socket
+
+    from provisioning.passwords import hash_password
+    from provisioning.schema import Admin
+    from provisioning.store import load_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        admin_port = s.getsockname()[1]
+    config = Config(
+        lines=[Line(dial_plan="(1xxx)", user="1001"), Line(dial_plan="(1xxx)")],
+        admin=Admin(password_hash=hash_password("admin pass 123")),
+    )
+    caplog.set_level(logging.INFO)
+    calls = RecordingCalls()
+    path = tmp_path / "config.toml"
+    d = Daemon(
+        config,
+        lambda _d: calls,
+        options=DaemonOptions(
+            api_port=0, freeze_gc=False, config_path=path, admin_listen=f"127.0.0.1:{admin_port}"
+        ),
+    )
+    await d.start()
+    try:
+        base = f"http://127.0.0.1:{admin_port}"
+        # unsafe=True: aiohttp keeps no cookies for IP-address hosts otherwise
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            page = await (await http.get(f"{base}/login")).text()
+            token = re.search(r'name="login_token" value="([^"]+)"', page)
+            assert token is not None
+            form = {"password": "admin pass 123", "login_token": token.group(1)}
+            r = await http.post(f"{base}/login", data=form)
+            assert r.status == 200  # after the redirect to the status page
+            status = (await (await http.get(f"{base}/api/status")).json())["status"]
+            assert [line["port"] for line in status["lines"]] == [1, 2]
+            assert status["lines"][0]["user"] == "1001"
+            assert status["lines"][0]["hook"] == "on"
+            # the admin's log page holds daemon log lines, redacted
+            logs = await (await http.get(f"{base}/logs")).text()
+            assert "board sim selected" in logs
+        new = Config(
+            lines=[Line(dial_plan="(2xxx)", user="1001"), Line(dial_plan="(1xxx)")],
+            admin=config.admin,
+        )
+        assert await d._admin_backend().apply_config(new) == []
+        assert load_config(path).lines[0].dial_plan == "(2xxx)"
+        assert d.ports[0].machine.settings.dial_plan.text == "(2xxx)"
+        bad = Config(lines=[Line(dial_plan="(2xxx)")] * 3, admin=config.admin)
+        errors = await d._admin_backend().apply_config(bad)
+        assert [e.path for e in errors] == ["lines"]
+    finally:
+        await d.stop()
