@@ -14,27 +14,35 @@ clock) and returns 160 samples and their :class:`FrameKind`:
 * COMFORT_NOISE: missing, but the far end announced silence with an RFC 3389 CN packet;
 * SILENCE: nothing received yet.
 
-The **delay** of a packet is its margin ``ts − play_ts`` at arrival. A packet with negative
-margin is *late* and discarded. The **target** delay depends on the mode:
+**Delay model.** For every in-order audio packet the buffer records its *transit*
+``arrival·8000 − timestamp`` (samples, against a reference fixed when the timeline starts):
+the far end's timestamps and our clock, so clock offset and drift are inside it. At a pop,
+the frame at ``play_ts`` is due; a packet is on time when ``transit ≤ P`` with
+``P = now·8000 − play_ts``, the *playout offset*. The **goal** for ``P`` comes from the recent
+transits (the window holds the last 10 s):
 
-* ADAPTIVE: starts at ``min_delay_ms``; a late packet raises it by its lateness plus one frame
-  (up to ``max_delay_ms``); after ``shrink_after_s`` without a late packet it falls by one
-  frame (never below ``min_delay_ms``);
-* MINIMUM: as ADAPTIVE with a one-frame floor, growth by the lateness only and shrinking every
+* ADAPTIVE: the 99th percentile of the last 10 s, at least the smallest of the last three
+  transits (so a step increase is followed within three packets), plus 10 ms; starts at
+  ``initial_delay_ms`` and shrinks at most one frame per ``shrink_after_s``;
+* MINIMUM: the 95th percentile of the last 3 s, no guard, shrinking up to five frames a
   second: the lowest latency the network allows;
-* FIXED: constant ``fixed_delay_ms`` (fax, modem): never adapts to jitter.
+* FIXED: the fastest packet of the window plus ``fixed_delay_ms`` (fax, modem): constant delay
+  above the network's floor, no adaptation to jitter.
 
-The delay is moved towards the target by *inserting* a concealed frame (play without
-advancing) or *dropping* a frame (advance 320 samples, splicing with a short cross-fade). Once
-per second the mean arrival margin is compared with the target; a deviation of 1.5 frames or
-more is corrected one frame at a time: this is also the **drift control** between the far
-end's sample clock and ours, so the buffer never grows or drains with clock drift.
+Always clamped to ``min_delay_ms``..``max_delay_ms`` above the fastest packet. Each pop compares
+``P`` with the goal: below it, a concealed frame is *inserted* (play without advancing, so ``P``
+grows by a frame); more than a frame and 5 ms above it, a frame is *dropped* (advance 320
+samples, splicing audio with a short cross-fade, or simply skipping during silence). Because
+the transits carry the far end's clock, this is also the **drift control**: a fast far end
+lowers the transits, the goal follows, frames are dropped; the buffer never grows or drains.
 
-When the buffer is empty and an in-order packet arrives far from the target margin (a new
-talkspurt, a timestamp jump in either direction, a sender restart), the timeline is simply
-re-anchored so the packet lands exactly at the target delay: nothing audible is lost, and no
-timestamp jump can stall playout. A stream that keeps arriving outside the window while the
-buffer still holds audio is resynchronised after two such packets.
+**Timeline changes.** When the buffer is empty and an in-order packet arrives away from where
+the goal would put it (a new talkspurt after DTX, a late packet after an underrun), playout is
+re-anchored on it. A transit that jumps by more than a second between in-order packets, or a
+newer packet behind what was already played, is a new timeline (timestamp jump either way,
+sender restart): the window restarts and playout re-anchors at once, so no jump can stall
+playout. Packets far outside the window while audio is buffered are discarded; two in a row
+resynchronise.
 """
 
 from __future__ import annotations
@@ -55,8 +63,13 @@ __all__ = ["FrameKind", "JitterBuffer", "JitterConfig", "JitterMode", "JitterSta
 FRAME: Final = 160
 RING: Final = 16000  # samples; a multiple of FRAME, so 160-sample reads never wrap
 SPLICE: Final = 40  # cross-fade length when dropping a frame
-_EVAL_FRAMES: Final = 50  # drift/adaptation evaluation every second of playout
-_MIN_EVAL_PACKETS: Final = 10
+_WINDOW: Final = 500  # transits kept: 10 s of 20 ms packets
+_MIN_WINDOW: Final = 150  # MINIMUM mode looks at the last 3 s
+_GUARD: Final = 80.0  # samples (10 ms) added to the ADAPTIVE estimate
+_HYSTERESIS: Final = 40.0  # samples above goal + one frame before a frame is dropped
+_GOAL_EVERY: Final = 50  # pops between goal updates (1 s)
+_JUMP: Final = 8000.0  # a transit change of more than 1 s is a new timeline
+_CATCH_UP: Final = 1600.0  # 200 ms above the goal: skip at once instead of frame by frame
 
 Frame = npt.NDArray[np.int16]
 
@@ -77,19 +90,49 @@ class FrameKind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class JitterConfig:
     mode: JitterMode = JitterMode.ADAPTIVE
-    min_delay_ms: int = 40
+    initial_delay_ms: int = 40  # before any jitter is known (MINIMUM starts at one frame)
+    min_delay_ms: int = 0  # floor of the delay above the fastest recent packet
     max_delay_ms: int = 300
     fixed_delay_ms: int = 100
-    shrink_after_s: float = 5.0
+    shrink_after_s: float = 1.0  # ADAPTIVE: at most one dropped frame per this interval
     max_late_ms: int = 1000  # a packet later than this is "out of window", not just late
     capacity_ms: int = 1000  # furthest ahead of playout a packet may be stored
 
 
+class TransitWindow:
+    """The last ``size`` transit values (samples), for quantiles and minima."""
+
+    def __init__(self, size: int = 500) -> None:
+        self._v = np.zeros(size, dtype=np.float64)
+        self._i = 0
+        self.count = 0
+        self.last: list[float] = []
+
+    def reset(self) -> None:
+        self._i = 0
+        self.count = 0
+        self.last = []
+
+    def add(self, value: float) -> None:
+        self._v[self._i] = value
+        self._i = (self._i + 1) % len(self._v)
+        self.count = min(self.count + 1, len(self._v))
+        self.last.append(value)
+        if len(self.last) > 3:
+            del self.last[0]
+
+    def recent(self, n: int) -> npt.NDArray[np.float64]:
+        n = min(n, self.count)
+        idx = (self._i - n + np.arange(n)) % len(self._v)
+        out: npt.NDArray[np.float64] = self._v[idx]
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class JitterStats:
-    delay_ms: float  # audio buffered ahead of the playout point
-    target_ms: float
-    mean_margin_ms: float  # mean arrival margin over the last evaluation window
+    delay_ms: float  # playout delay above the fastest recent packet (P − base)
+    target_ms: float  # goal for that delay
+    buffered_ms: float  # audio stored ahead of the playout point
     received: int  # packets stored
     late: int  # packets that arrived after their playout time
     lost: int  # frames missing at playout although later audio had arrived
@@ -112,6 +155,7 @@ class JitterBuffer:
         self._have = np.zeros(RING, dtype=np.bool_)
         self._plc = Plc()
         self._noise = NoiseGenerator(seed)
+        self._window = TransitWindow(_WINDOW)
         self._started = False
         self._heard = False  # an audio frame was played since the last reset
         self._horizon = 0  # timestamp just after the last played audio sample
@@ -120,17 +164,17 @@ class JitterBuffer:
         self._play_ts = 0
         self._play_pos = 0
         self._newest_end = 0
-        self._target = self._initial_target()
-        self._pending = 0  # >0: frames to insert; <0: frames to drop
-        self._last_late = 0.0
-        self._last_shrink = 0.0
+        self._t_ref = 0.0  # (arrival time, timestamp) reference of the current timeline
+        self._ts_ref = 0
+        self._last_transit: float | None = None
+        self._goal = 0.0  # wanted playout offset P (samples)
+        self._base = 0.0  # fastest recent transit
+        self._p = 0.0  # playout offset at the last pop
+        self._last_drop = -1e9
+        self._pops_since_goal = 0
         self._oow = 0
         self._cn_active = False
         self._cn_ts = 0
-        self._win_frames = 0
-        self._win_sum = 0
-        self._win_count = 0
-        self._mean_margin = 0.0
         self._c = dict.fromkeys(
             (
                 "received",
@@ -147,54 +191,57 @@ class JitterBuffer:
             0,
         )
 
-    # -- configuration ---------------------------------------------------------------------
-
-    def _initial_target(self) -> int:
-        c = self.config
-        if c.mode is JitterMode.FIXED:
-            return _frames(c.fixed_delay_ms)
-        if c.mode is JitterMode.MINIMUM:
-            return FRAME
-        return _frames(c.min_delay_ms)
-
-    def _floor(self) -> int:
-        c = self.config
-        if c.mode is JitterMode.MINIMUM:
-            return FRAME
-        return _frames(c.min_delay_ms)
-
-    @property
-    def target_samples(self) -> int:
-        return self._target
-
-    # -- input -----------------------------------------------------------------------------
+    # -- timeline --------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget everything (new source); the target delay is kept."""
+        """Forget everything (new source)."""
         self._have[:] = False
         self._started = False
         self._heard = False
-        self._pending = 0
         self._cn_active = False
         self._oow = 0
+        self._window.reset()
+        self._last_transit = None
         self._plc.reset()
 
-    def _anchor(self, ts: int) -> None:
-        """Re-anchor the timeline so that ``ts`` plays after exactly the target delay."""
-        self._have[:] = False
-        self._play_ts = (ts - self._target) & 0xFFFFFFFF
-        self._newest_end = self._play_ts
-        self._pending = 0
-        self._oow = 0
-        self._reset_window()
+    def _initial_delay(self) -> float:
+        cfg = self.config
+        if cfg.mode is JitterMode.FIXED:
+            return float(cfg.fixed_delay_ms * 8)
+        if cfg.mode is JitterMode.MINIMUM:
+            return float(FRAME)
+        return float(max(cfg.initial_delay_ms, cfg.min_delay_ms) * 8)
+
+    def _new_timeline(self, ts: int, now: float) -> None:
+        """A new sender timeline starts with this packet (start, jump, restart)."""
         if self._started:
             self._c["resyncs"] += 1
+        self._t_ref = now
+        self._ts_ref = ts
+        self._window.reset()
+        self._last_transit = None
+        self._base = 0.0
+        self._goal = self._initial_delay()
+        self._heard = False if not self._started else self._heard
+        self._anchor(ts, int(self._goal))
+
+    def _anchor(self, ts: int, margin: int) -> None:
+        """Playout continues so that ``ts`` is played ``margin`` samples from now."""
+        self._have[:] = False
+        self._play_ts = (ts - margin) & 0xFFFFFFFF
+        self._newest_end = self._play_ts
+        self._oow = 0
         self._started = True
         self._prefill_until = ts & 0xFFFFFFFF
         self._silence_until = self._play_ts
 
+    def _transit(self, ts: int, now: float) -> float:
+        return (now - self._t_ref) * 8000.0 - ts_delta(ts, self._ts_ref)
+
     def _buffered(self) -> int:
         return max(0, ts_delta(self._newest_end, self._play_ts))
+
+    # -- input -----------------------------------------------------------------------------
 
     def put(
         self,
@@ -205,7 +252,7 @@ class JitterBuffer:
         in_order: bool = True,
         contiguous: bool = False,
     ) -> None:
-        """Store decoded audio whose first sample has RTP ``timestamp``.
+        """Store decoded audio whose first sample has RTP ``timestamp``, arrived at ``now``.
 
         ``in_order`` is False for a packet older than the newest one seen (reordered or
         duplicate): such a packet never re-anchors the timeline. ``contiguous`` says its
@@ -217,38 +264,42 @@ class JitterBuffer:
             self._c["discarded"] += 1
             return
         if not self._started:
-            self._anchor(timestamp)
-        if self._heard and in_order and ts_delta(self._horizon, timestamp) >= n:
-            # A newer packet behind what was already played: the sender's timestamps jumped
-            # backwards (or it restarted). Start a new timeline at this packet.
-            self._anchor(timestamp)
-            self._horizon = timestamp
+            self._new_timeline(timestamp, now)
+        transit = self._transit(timestamp, now)
+        if in_order:
+            jumped = self._last_transit is not None and abs(transit - self._last_transit) > _JUMP
+            behind = self._heard and ts_delta(self._horizon, timestamp) >= n
+            if jumped or behind:
+                self._new_timeline(timestamp, now)
+                self._horizon = timestamp
+                transit = 0.0
+            self._last_transit = transit
+            self._window.add(transit)
         d = ts_delta(timestamp, self._play_ts)
-        empty = self._buffered() == 0
-        if empty and in_order and abs(d - self._target) >= FRAME:
+        want = max(int(self._goal - transit), 0)
+        if self._buffered() == 0 and in_order and abs(d - want) >= FRAME:
             if d + n <= 0:
-                self._on_late(-d, now)
-            self._anchor(timestamp)
-            d = self._target
+                self._on_late()
+            self._anchor(timestamp, want)
+            d = want
         elif d + n <= 0:
             if -d > self.config.max_late_ms * 8:
-                self._out_of_window(timestamp, in_order)
+                self._out_of_window(timestamp, now, in_order)
                 return
-            self._on_late(-d, now)
+            self._on_late()
             self._c["discarded"] += 1
             return
         elif d + n > self.config.capacity_ms * 8:
-            if not self._out_of_window(timestamp, in_order):
+            if not self._out_of_window(timestamp, now, in_order):
                 return
-            d = self._target
+            d = ts_delta(timestamp, self._play_ts)
         self._oow = 0
         skip = 0
         if d < 0:  # partially late: keep the part still to be played
             skip = -d
-            self._on_late(skip, now)
+            self._on_late()
         if self._heard:
-            # Never play a sample twice: anything at or before the last played sample goes,
-            # unless it is so far back that it belongs to a new timeline (a jump).
+            # Never play a sample twice: anything at or before the last played sample goes.
             back = ts_delta(self._horizon, timestamp)
             if 0 < back <= self.config.max_late_ms * 8:
                 skip = max(skip, back)
@@ -256,11 +307,14 @@ class JitterBuffer:
             self._c["duplicates"] += 1
             return
         d += skip
-        self._win_sum += d
-        self._win_count += 1
+        self._store(timestamp, samples, d, skip, in_order=in_order, contiguous=contiguous)
+
+    def _store(
+        self, timestamp: int, samples: Frame, d: int, skip: int, *, in_order: bool, contiguous: bool
+    ) -> None:
+        n = len(samples)
         pos = (self._play_pos + d) % RING
-        count = n - skip
-        end = pos + count
+        end = pos + n - skip
         if end <= RING:
             if self._have[pos:end].all():
                 self._c["duplicates"] += 1
@@ -285,14 +339,16 @@ class JitterBuffer:
         if self._cn_active and ts_delta(timestamp, self._cn_ts) > 0:
             self._cn_active = False
 
-    def _out_of_window(self, timestamp: int, in_order: bool) -> bool:
-        """Count an out-of-window packet; True when the timeline was resynchronised to it."""
+    def _out_of_window(self, timestamp: int, now: float, in_order: bool) -> bool:
+        """Count an out-of-window packet; True when the timeline was restarted on it."""
         self._c["discarded"] += 1
         if not in_order:
             return False
         self._oow += 1
         if self._oow >= 2:
-            self._anchor(timestamp)
+            self._new_timeline(timestamp, now)
+            self._window.add(0.0)
+            self._last_transit = 0.0
             return True
         return False
 
@@ -300,28 +356,39 @@ class JitterBuffer:
         self, timestamp: int, level: int, reflection: tuple[float, ...] = (), now: float = 0.0
     ) -> None:
         """An RFC 3389 CN packet: comfort noise replaces missing audio from ``timestamp``."""
-        del now
         self._noise.set_params(level, reflection)
         if not self._started:
-            self._anchor(timestamp)
+            self._new_timeline(timestamp, now)
         self._cn_active = True
         self._cn_ts = timestamp
 
-    def _on_late(self, lateness: int, now: float) -> None:
+    def _on_late(self) -> None:
         self._c["late"] += 1
-        self._last_late = now
-        mode = self.config.mode
-        if mode is JitterMode.FIXED:
+        self._update_goal()
+
+    # -- delay goal ------------------------------------------------------------------------
+
+    def _update_goal(self) -> None:
+        w = self._window
+        if w.count == 0:
             return
-        # Inserts already decided will add their frames to every later margin.
-        effective = lateness - max(self._pending, 0) * FRAME
-        if effective <= 0:
+        cfg = self.config
+        if cfg.mode is JitterMode.MINIMUM:
+            recent = w.recent(_MIN_WINDOW)
+        else:
+            recent = w.recent(_WINDOW)
+        base = float(recent.min())
+        self._base = base
+        if cfg.mode is JitterMode.FIXED:
+            self._goal = base + cfg.fixed_delay_ms * 8
             return
-        extra = FRAME if mode is JitterMode.ADAPTIVE else 0
-        wanted = min(_frames(self.config.max_delay_ms), _round_up(effective) + self._target + extra)
-        if wanted > self._target:
-            self._pending += (wanted - self._target) // FRAME
-            self._target = wanted
+        if cfg.mode is JitterMode.MINIMUM:
+            estimate = float(np.quantile(recent, 0.95))
+        else:
+            estimate = max(float(np.quantile(recent, 0.99)), min(w.last)) + _GUARD
+        low = base + cfg.min_delay_ms * 8
+        high = base + cfg.max_delay_ms * 8
+        self._goal = min(max(estimate, low), high)
 
     # -- output ----------------------------------------------------------------------------
 
@@ -330,19 +397,51 @@ class JitterBuffer:
         self._c["played"] += 1
         if not self._started:
             return np.zeros(FRAME, dtype=np.int16), FrameKind.SILENCE
-        self._evaluate(now)
-        if self._pending > 0:
-            self._pending -= 1
+        self._pops_since_goal += 1
+        if self._pops_since_goal >= _GOAL_EVERY:
+            self._pops_since_goal = 0
+            self._update_goal()
+        p = (now - self._t_ref) * 8000.0 - ts_delta(self._play_ts, self._ts_ref)
+        err = p - self._goal
+        if err >= _CATCH_UP:
+            # Far behind (the caller stalled, or a burst arrived): jump, do not crawl.
+            p -= self._skip(int(err // FRAME))
+            err = p - self._goal
+        self._p = p
+        if err < 0 and self._heard:
             self._c["inserted"] += 1
-            self._reset_window()  # margins measured before the insert no longer apply
             return self._missing(count_loss=False)
+        if err >= FRAME + _HYSTERESIS and now - self._last_drop >= self._drop_interval():
+            dropped = self._try_drop()
+            if dropped is not None:
+                self._last_drop = now
+                return dropped
+        return self._play_next()
+
+    def _skip(self, frames: int) -> int:
+        """Discard ``frames`` frames at the playout point; returns the samples skipped."""
+        if frames * FRAME >= RING:
+            self._have[:] = False
+        else:
+            pos = self._play_pos
+            for _ in range(frames):
+                self._have[pos : pos + FRAME] = False
+                pos = (pos + FRAME) % RING
+        self._play_ts = (self._play_ts + frames * FRAME) & 0xFFFFFFFF
+        self._play_pos = (self._play_pos + frames * FRAME) % RING
+        self._c["dropped"] += frames
+        return frames * FRAME
+
+    def _drop_interval(self) -> float:
+        if self.config.mode is JitterMode.MINIMUM:
+            return 0.2
+        if self.config.mode is JitterMode.FIXED:
+            return 1.0
+        return self.config.shrink_after_s
+
+    def _play_next(self) -> tuple[Frame, FrameKind]:
         pos = self._play_pos
         have = self._have[pos : pos + FRAME]
-        if self._pending < 0 and have.all() and self._have_next_frame():
-            self._pending += 1
-            self._c["dropped"] += 1
-            self._reset_window()
-            return self._drop_and_splice()
         if not have.any():
             result = self._missing(count_loss=True)
             self._advance()
@@ -356,9 +455,22 @@ class JitterBuffer:
         self._horizon = self._play_ts
         return self._plc.good(frame), FrameKind.AUDIO
 
-    def _have_next_frame(self) -> bool:
-        nxt = (self._play_pos + FRAME) % RING
-        return bool(self._have[nxt : nxt + FRAME].all())
+    def _try_drop(self) -> tuple[Frame, FrameKind] | None:
+        """Skip one frame: splice two present frames, or skip one during silence."""
+        a_pos = self._play_pos
+        b_pos = (a_pos + FRAME) % RING
+        a_have = self._have[a_pos : a_pos + FRAME]
+        b_have = self._have[b_pos : b_pos + FRAME]
+        if a_have.all() and b_have.all():
+            self._c["dropped"] += 1
+            return self._drop_and_splice()
+        if not a_have.any() and not b_have.any() and self._buffered() == 0:
+            self._c["dropped"] += 1
+            self._advance()
+            result = self._missing(count_loss=False)
+            self._advance()
+            return result
+        return None
 
     def _advance(self) -> None:
         self._play_ts = (self._play_ts + FRAME) & 0xFFFFFFFF
@@ -373,6 +485,7 @@ class JitterBuffer:
         b = self._data[b_pos : b_pos + FRAME].astype(np.float64)
         self._have[b_pos : b_pos + FRAME] = False
         self._advance()
+        self._heard = True
         self._horizon = self._play_ts
         w = np.arange(1, SPLICE + 1, dtype=np.float64) / (SPLICE + 1)
         b[:SPLICE] = b[:SPLICE] * w + a[:SPLICE] * (1.0 - w)
@@ -395,41 +508,15 @@ class JitterBuffer:
             self._c["lost"] += 1
         return self._plc.conceal(FRAME), FrameKind.CONCEALED
 
-    # -- adaptation and drift ---------------------------------------------------------------
-
-    def _reset_window(self) -> None:
-        self._win_frames = 0
-        self._win_sum = 0
-        self._win_count = 0
-
-    def _evaluate(self, now: float) -> None:
-        cfg = self.config
-        if cfg.mode is not JitterMode.FIXED and self._target > self._floor():
-            quiet = cfg.shrink_after_s if cfg.mode is JitterMode.ADAPTIVE else 1.0
-            if now - max(self._last_late, self._last_shrink) >= quiet:
-                self._last_shrink = now
-                self._target -= FRAME
-                self._pending -= 1
-        self._win_frames += 1
-        if self._win_frames < _EVAL_FRAMES:
-            return
-        if self._win_count >= _MIN_EVAL_PACKETS and self._pending == 0:
-            mean = self._win_sum / self._win_count
-            self._mean_margin = mean
-            if mean - self._target >= 1.5 * FRAME:
-                self._pending = -1
-            elif self._target - mean >= FRAME:
-                self._pending = 1
-        self._reset_window()
-
     # -- statistics ------------------------------------------------------------------------
 
     def stats(self) -> JitterStats:
         c = self._c
+        started = self._started and self._window.count > 0
         return JitterStats(
-            delay_ms=self._buffered() / 8.0 if self._started else 0.0,
-            target_ms=self._target / 8.0,
-            mean_margin_ms=self._mean_margin / 8.0,
+            delay_ms=max(0.0, self._p - self._base) / 8.0 if started else 0.0,
+            target_ms=max(0.0, self._goal - self._base) / 8.0 if started else 0.0,
+            buffered_ms=self._buffered() / 8.0 if self._started else 0.0,
             received=c["received"],
             late=c["late"],
             lost=c["lost"],
@@ -442,12 +529,3 @@ class JitterBuffer:
             resyncs=c["resyncs"],
             played=c["played"],
         )
-
-
-def _frames(ms: int) -> int:
-    """Milliseconds rounded up to whole 20 ms frames, in samples (at least one frame)."""
-    return max(FRAME, -(-ms * 8 // FRAME) * FRAME)
-
-
-def _round_up(samples: int) -> int:
-    return -(-samples // FRAME) * FRAME

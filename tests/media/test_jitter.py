@@ -7,6 +7,7 @@ import itertools
 import random
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -60,64 +61,90 @@ def simulate(
     return out, kinds
 
 
-def test_steady_stream_plays_everything_in_order() -> None:
+def _ids(out, kinds) -> list[int | None]:
+    return [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
+
+
+def _k_of(ids: list[int | None]) -> list[int]:
+    lookup = {(k * 37) % 20000 - 10000: k for k in range(5000)}
+    return [lookup[i] for i in ids if i is not None]
+
+
+def test_steady_stream_plays_in_order_and_settles_low() -> None:
     jb = JitterBuffer()
     out, kinds = simulate(jb, 300, pops=300)
-    ids = [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
-    # Everything but the last two frames (still in the 40 ms buffer) has played, in order.
-    assert ids == [(k * 37) % 20000 - 10000 for k in range(298)]
+    ks = _k_of(_ids(out, kinds))
+    # In order, nothing repeated; the 40 ms start-up delay is reduced by dropping frames
+    # (one per second at most), never by concealment.
+    assert ks == sorted(set(ks))
     s = jb.stats()
+    assert 1 <= s.dropped <= 3
+    assert len(ks) >= 300 - 3 - 3
     assert s.concealed == 0
     assert s.lost == 0
     assert s.late == 0
-    assert s.target_ms == 40
-    assert 20 <= s.delay_ms <= 80
+    assert s.target_ms <= 15  # 1 ms of jitter: 99th percentile + 10 ms guard
+    assert s.delay_ms <= 40
     assert kinds[0] is FrameKind.SILENCE
 
 
 def test_adaptive_grows_on_late_packets_and_shrinks_slowly() -> None:
+    spikes = set(range(100, 106))  # 6 packets held up 100 ms, once
+
+    def delay(k: int) -> float:
+        return 0.105 if k in spikes else 0.005
+
     jb = JitterBuffer(JitterConfig(mode=JitterMode.ADAPTIVE, shrink_after_s=2.0))
-    spikes = {100, 101, 102}
-    out, kinds = simulate(jb, 1000, delay=lambda k: 0.105 if k in spikes else 0.005)
+    simulate(jb, 150, delay=delay, pops=112)
     s = jb.stats()
     assert s.late >= 1
-    assert s.inserted >= 1
-    # Grew by the lateness (~60+ ms) then came back down in 20 ms steps once quiet.
-    assert s.target_ms == 40
-    assert s.dropped >= 3
-    ids = [ident(f) for f, k in zip(out, kinds, strict=True) if k is FrameKind.AUDIO]
-    assert ids == sorted(set(ids), key=ids.index)  # never repeats or goes back
+    assert s.delay_ms >= 80  # re-anchored on the late burst: the delay grew to cover it
+    assert s.lost == 0
+    jb2 = JitterBuffer(JitterConfig(mode=JitterMode.ADAPTIVE, shrink_after_s=2.0))
+    out, kinds = simulate(jb2, 1500, delay=delay)
+    s2 = jb2.stats()
+    # Afterwards the delay comes back down, one frame per 2 s at most.
+    assert s2.delay_ms <= 40
+    assert 4 <= s2.dropped <= 16
+    ks = _k_of(_ids(out, kinds))
+    assert ks == sorted(set(ks))  # never repeats or goes back
 
 
-def test_fixed_mode_never_adapts_and_minimum_mode_is_lowest() -> None:
+def test_fixed_mode_keeps_its_delay_and_minimum_mode_is_lowest() -> None:
     fixed = JitterBuffer(JitterConfig(mode=JitterMode.FIXED, fixed_delay_ms=100))
     simulate(fixed, 300, delay=lambda k: 0.105 if k == 50 else 0.005)
-    assert fixed.stats().target_ms == 100
-    assert fixed.stats().inserted == 0
+    fs = fixed.stats()
+    assert fs.target_ms == pytest.approx(100, abs=1)
+    assert 95 <= fs.delay_ms <= 125
     minimum = JitterBuffer(JitterConfig(mode=JitterMode.MINIMUM))
-    simulate(minimum, 300, pops=300)
+    rng = random.Random(5)
+    simulate(minimum, 500, pops=500, delay=lambda k: 0.005 + rng.random() * 0.03)
     adaptive = JitterBuffer()
-    simulate(adaptive, 300, pops=300)
+    rng = random.Random(5)
+    simulate(adaptive, 500, pops=500, delay=lambda k: 0.005 + rng.random() * 0.03)
     assert minimum.stats().target_ms < adaptive.stats().target_ms
-    assert minimum.stats().concealed == 0
+    assert minimum.stats().late >= adaptive.stats().late
 
 
 def test_drift_fast_far_clock_is_dropped_not_buffered() -> None:
     jb = JitterBuffer()
-    # Far end 1 % fast: 50.5 frames per second of ours.
-    simulate(jb, 3000, period=0.0198)
+    # Far end 1000 ppm fast (a bad crystal): 120 ms more audio than we play in 2 minutes.
+    simulate(jb, 6000, period=0.02 * (1 - 1e-3))
     s = jb.stats()
-    assert s.dropped >= 20
-    assert s.delay_ms < 100
+    assert s.dropped >= 5
+    assert s.delay_ms < 60
+    assert s.buffered_ms < 80
 
 
 def test_drift_slow_far_clock_is_filled_by_inserts() -> None:
     jb = JitterBuffer()
-    _, kinds = simulate(jb, 3000, period=0.0202)
+    _, kinds = simulate(jb, 6000, period=0.02 * (1 + 1e-3))
     s = jb.stats()
-    assert s.inserted + s.concealed >= 20
-    assert s.delay_ms < 100
-    assert kinds[-20:].count(FrameKind.AUDIO) >= 0
+    assert s.inserted >= 5
+    assert s.lost == 0
+    assert s.late == 0
+    assert s.delay_ms < 60
+    assert kinds[-40:-15].count(FrameKind.AUDIO) == 25
 
 
 def test_timestamp_jumps_both_directions_recover() -> None:
@@ -221,7 +248,7 @@ class JitterMachine(RuleBasedStateMachine):
     def bounded(self) -> None:
         s = self.jb.stats()
         assert s.delay_ms <= 1000
-        assert 20 <= s.target_ms <= 300
+        assert 0 <= s.target_ms <= 300
 
 
 TestJitterMachine = JitterMachine.TestCase
@@ -251,8 +278,10 @@ def _play_ptime(samples_per_packet: int) -> tuple[np.ndarray, np.ndarray, Jitter
 def test_other_packet_sizes_play_bit_exact() -> None:
     for spp in (80, 240):  # 10 ms and 30 ms packets against 20 ms playout
         signal, out, jb = _play_ptime(spp)
-        # Find where the signal starts in the output, then compare a long stretch exactly.
-        start = int(np.flatnonzero(out == signal[0])[0])
-        n = 300 * 160
-        assert np.array_equal(out[start + 4000 : start + n], signal[4000:n]), spp
+        # Once settled, a long stretch of output is exactly a stretch of the input.
+        block = out[-250 * 160 : -20 * 160]
+        view = np.lib.stride_tricks.sliding_window_view(signal, 16)
+        start = int(np.flatnonzero((view == block[:16]).all(axis=1))[0])
+        assert np.array_equal(block, signal[start : start + len(block)]), spp
         assert jb.stats().lost == 0
+        assert jb.stats().late == 0
