@@ -356,7 +356,9 @@ class UserAgent(UaInbound):
         media = None
         if call.local_offer is not None and resp.body:
             try:
-                media = negotiate_answer(call.local_offer, parse_sdp(resp.body), self._audio)
+                media = negotiate_answer(
+                    call.local_offer, parse_sdp(resp.body), self._local_audio(call)
+                )
             except (SdpError, SdpNegotiationError):
                 media = None
         if call.state is CallState.CANCELLING:
@@ -378,6 +380,10 @@ class UserAgent(UaInbound):
     def _retry_with_auth(self, call: Call, req: Request, resp: Response, now: float) -> bool:
         if self.credentials is None or call.auth_attempts >= self.config.max_auth_attempts:
             return False
+        if call.auth_attempts == 0:
+            # A challenge that opens a call is never a refusal of *this* call's answer, even
+            # if the realm was answered in an earlier call (DigestClient.rejected memory).
+            self.credentials.reset()
         retry = authorized_retry(req, resp, self.credentials, local_via(self.config))
         if retry is None:
             return False
@@ -456,7 +462,9 @@ class UserAgent(UaInbound):
         if dialog is None:
             return
         call.session_version += 1
-        audio = replace(self._audio, direction=Direction.SENDONLY if hold else Direction.SENDRECV)
+        # The call's own audio (a subclass may keep one per call), with the hold direction.
+        direction = Direction.SENDONLY if hold else Direction.SENDRECV
+        audio = replace(self._local_audio(call), direction=direction)
         offer = make_offer(
             audio, session_id=self._session_id(), session_version=call.session_version
         )

@@ -136,7 +136,9 @@ class UaCore:
         if call.local_offer is None or not resp.body or call.early_media_reported:
             return None
         try:
-            media = negotiate_answer(call.local_offer, parse_sdp(resp.body), self._audio)
+            media = negotiate_answer(
+                call.local_offer, parse_sdp(resp.body), self._local_audio(call)
+            )
         except (SdpError, SdpNegotiationError):
             return None
         call.early_media_reported = True

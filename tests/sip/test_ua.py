@@ -512,3 +512,37 @@ def test_no_final_response_after_timer_c_cancels_the_far_end() -> None:
     net.run(200.0)  # Timer C (180 s) on Alice's INVITE: CANCEL, fail with 408
     assert net.take(A) == [CallFailed("c1", 408, "timeout")]
     assert net.take(B) == [CallEnded(incoming.handle, "cancelled")]
+
+
+def test_every_call_may_be_challenged_again() -> None:
+    server = DigestServer("example.com", b"k" * 32, algorithms=("MD5",))
+    alice = make_ua(A, "alice", B, credentials=DigestClient("alice", "s3cret"))
+    net = Net({A: alice})
+    outcomes: list[int] = []
+
+    def proxy(data: bytes, src: tuple[str, int]) -> None:
+        msg = parse_message(data)
+        if not isinstance(msg, Request) or msg.method != "INVITE":
+            return
+        auth = msg.headers.get("Proxy-Authorization")
+        if auth is None:
+            challenge = [("Proxy-Authenticate", v) for v in server.challenges(net.now)]
+            resp = make_response(msg, 407, to_tag="p", headers=challenge)
+        else:
+            ok = server.verify(auth, "INVITE", {"alice": "s3cret"}.get, net.now)
+            resp = make_response(msg, 200 if ok.outcome is AuthOutcome.OK else 403, to_tag="p")
+            resp.headers.add("Contact", "<sip:bob@192.0.2.2>")
+            resp.headers.add("Content-Type", "application/sdp")
+            resp.body = _answer_sdp()
+        outcomes.append(resp.status)
+        alice.receive(resp.to_bytes(), src, net.now)
+
+    net.handlers[B] = proxy
+    for handle in ("c1", "c2"):
+        alice.place_call(handle, "bob", net.now)
+        net.pump()
+        assert CallAnswered(handle) in net.take(A)
+        alice.hang_up(handle, net.now)
+        net.pump()
+        net.take(A)
+    assert outcomes == [407, 200, 407, 200]
