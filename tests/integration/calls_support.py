@@ -62,7 +62,8 @@ class PortStandIn:
         n = self._phase + np.arange(FRAME_SAMPLES)
         self._phase += FRAME_SAMPLES
         wave = dbm0_to_amplitude(-10.0) * np.sin(2 * np.pi * self.tone_hz * n / 8000.0)
-        return np.rint(wave).astype(np.int16)
+        frame: npt.NDArray[np.int16] = np.rint(wave).astype(np.int16)
+        return frame
 
     async def talk(self, call_id: str, seconds: float) -> None:
         """Send a frame and pull a frame every 20 ms (absolute deadlines) for ``seconds``."""

@@ -1,0 +1,287 @@
+"""CallManager against hand-written SIP on raw UDP sockets: the ghost-call gate (with lines
+registered at a real Kamailio), caller identity and distinctive ring from an INVITE's
+headers, 488 for an offer without a common codec, early media from a 183, and the
+X-RTP-Stat header on our BYE.
+
+The raw peer is deliberately tiny and independent of pi-ata's SIP stack: text templates and
+regular expressions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+import pytest
+
+from ata.dsp.cadence import DISTINCTIVE
+from ata.line import port as lp
+from ata.media.g711 import ulaw_encode
+from ata.runtime.calls import CallManager, CallPolicy, LineAccount
+from ata.runtime.sip_endpoint import SipEndpoint
+from ata.runtime.sip_transport import TransportConfig
+from tests.integration.calls_support import PortStandIn, account, running_manager
+from tests.peers.kamailio import Kamailio
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+class RawPeer:
+    """A UDP socket speaking SIP from text templates."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.setblocking(False)
+        self.host, self.port = self.sock.getsockname()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, text: str, dest: tuple[str, int]) -> None:
+        head, _, body = text.partition("\r\n\r\n")
+        head = head.replace("\n", "\r\n").replace("\r\r\n", "\r\n")
+        body = body.replace("\r\n", "\n").replace("\n", "\r\n")
+        data = f"{head}\r\nContent-Length: {len(body.encode())}\r\n\r\n{body}"
+        self.sock.sendto(data.encode(), dest)
+
+    async def recv(self, timeout: float = 2.0) -> str | None:
+        loop = asyncio.get_running_loop()
+        try:
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(self.sock, 65535), timeout)
+        except TimeoutError:
+            return None
+        return bytes(data).decode()
+
+    async def expect(self, start: str, timeout: float = 3.0) -> str:
+        """The next message whose first line starts with ``start`` (others are skipped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            message = await self.recv(left)
+            if message is not None and message.startswith(start):
+                return message
+        raise AssertionError(f"no {start!r} within {timeout} s")
+
+
+def header(message: str, name: str) -> str:
+    m = re.search(rf"^{name}:[ \t]*(.*?)\r?$", message, re.MULTILINE | re.IGNORECASE)
+    assert m is not None, f"no {name} in\n{message}"
+    return m.group(1)
+
+
+def sdp(
+    port: int, formats: str = "0 101", extra: str = "a=rtpmap:101 telephone-event/8000\n"
+) -> str:
+    return (
+        "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
+        f"m=audio {port} RTP/AVP {formats}\n{extra}"
+    )
+
+
+def invite(peer: RawPeer, user: str, target: tuple[str, int], body: str, *extra: str) -> str:
+    call_id = secrets.token_hex(6)
+    lines = [
+        f"INVITE sip:{user}@{target[0]}:{target[1]} SIP/2.0",
+        f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bK{secrets.token_hex(6)}",
+        "Max-Forwards: 70",
+        f'From: "Raw" <sip:5550100@{peer.host}>;tag=raw{call_id}',
+        f"To: <sip:{user}@{target[0]}>",
+        f"Call-ID: {call_id}@raw",
+        "CSeq: 1 INVITE",
+        f"Contact: <sip:5550100@{peer.host}:{peer.port}>",
+        *extra,
+        "Content-Type: application/sdp",
+    ]
+    return "\n".join(lines) + "\r\n\r\n" + body
+
+
+def ack_for(peer: RawPeer, inv: str, response: str) -> str:
+    to = header(response, "To")
+    return (
+        "\n".join(
+            [
+                inv.split("\n", 1)[0].replace("INVITE", "ACK", 1),
+                f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bK{secrets.token_hex(6)}",
+                "Max-Forwards: 70",
+                f"From: {header(inv, 'From')}",
+                f"To: {to}",
+                f"Call-ID: {header(inv, 'Call-ID')}",
+                "CSeq: 1 ACK",
+            ]
+        )
+        + "\r\n\r\n"
+    )
+
+
+# -- the ghost-call gate, with lines registered at Kamailio ------------------------------------
+
+
+@pytest.mark.peers
+async def test_ghost_calls_get_no_answer_and_never_ring(kamailio: Kamailio) -> None:
+    async with running_manager(
+        kamailio, [account(kamailio, "alice"), account(kamailio, "bob")]
+    ) as manager:
+        alice = PortStandIn(manager, 0, 440)
+        bob = PortStandIn(manager, 1, 440)
+        ata = manager.endpoint.transport.local_address("udp")
+        stranger = RawPeer("127.0.0.2")  # loopback, but not the proxy's address
+        same_ip = RawPeer("127.0.0.1")  # the proxy's IP (Kamailio runs here)
+        try:
+            stranger.send(invite(stranger, "alice", ata, sdp(40000)), ata)
+            assert await stranger.recv(1.0) is None, "a stranger gets no response at all"
+            same_ip.send(invite(same_ip, "mallory", ata, sdp(40000)), ata)
+            assert await same_ip.recv(1.0) is None, "an unknown user gets no response"
+            # positive control: the same request for a registered user rings
+            inv = invite(same_ip, "alice", ata, sdp(40000))
+            same_ip.send(inv, ata)
+            await same_ip.expect("SIP/2.0 180")
+            await alice.wait(lp.IncomingCall)
+            manager.reject(alice.of(lp.IncomingCall)[0].call_id, 486)
+            busy = await same_ip.expect("SIP/2.0 486")
+            same_ip.send(ack_for(same_ip, inv, busy), ata)
+        finally:
+            stranger.close()
+            same_ip.close()
+        assert manager.counters["ghost_source"] == 1
+        assert manager.counters["ghost_user"] == 1
+        assert len(alice.of(lp.IncomingCall)) == 1
+        assert not bob.events
+
+
+# -- a raw peer as proxy and far end -----------------------------------------------------------
+
+
+@asynccontextmanager
+async def raw_line(**kw: object) -> AsyncIterator[tuple[CallManager, RawPeer, PortStandIn]]:
+    peer = RawPeer()
+    endpoint = SipEndpoint(TransportConfig(host="127.0.0.1", udp_port=0))
+    acct = LineAccount(user="alice", domain=f"{peer.host}:{peer.port}", register=False, **kw)  # type: ignore[arg-type]
+    manager = CallManager(
+        endpoint, [acct], policy=CallPolicy(), rtp_port_range=(45000, 45999), own_endpoint=True
+    )
+    await manager.start()
+    port = PortStandIn(manager, 0, 440)
+    try:
+        yield manager, peer, port
+    finally:
+        await manager.stop(grace=0.5)
+        peer.close()
+
+
+async def test_incoming_identity_cadence_answer_and_remote_bye() -> None:
+    async with raw_line() as (manager, peer, port):
+        ata = manager.endpoint.transport.local_address("udp")
+        inv = invite(
+            peer,
+            "alice",
+            ata,
+            sdp(45500),
+            'P-Asserted-Identity: "Bob Jones" <sip:+15551234567@127.0.0.1>',
+            "Alert-Info: <http://127.0.0.1/ring>;info=Bellcore-dr3",
+        )
+        peer.send(inv, ata)
+        await peer.expect("SIP/2.0 100")
+        await peer.expect("SIP/2.0 180")
+        incoming = await port.wait(lp.IncomingCall)
+        assert (incoming.number, incoming.name) == ("+15551234567", "Bob Jones")
+        assert incoming.cadence == DISTINCTIVE["r3"].segments
+        manager.answer(incoming.call_id)
+        ok = await peer.expect("SIP/2.0 200")
+        assert "m=audio" in ok and "RTP/AVP 0" in ok
+        leg = manager.media(incoming.call_id)
+        assert leg is not None
+        assert f"m=audio {leg.local_port} " in ok
+        peer.send(ack_for(peer, inv, ok), ata)
+        to = header(ok, "To")
+        bye = (
+            "\n".join(
+                [
+                    f"BYE sip:alice@{ata[0]}:{ata[1]} SIP/2.0",
+                    f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bKbye1",
+                    "Max-Forwards: 70",
+                    f"From: {header(inv, 'From')}",
+                    f"To: {to}",
+                    f"Call-ID: {header(inv, 'Call-ID')}",
+                    "CSeq: 2 BYE",
+                ]
+            )
+            + "\r\n\r\n"
+        )
+        peer.send(bye, ata)
+        await peer.expect("SIP/2.0 200")
+        ended = await port.wait(lp.CallEnded)
+        assert (ended.call_id, ended.cause) == (incoming.call_id, "remote-bye")
+
+
+async def test_offer_without_common_codec_is_refused_488() -> None:
+    async with raw_line() as (manager, peer, port):
+        ata = manager.endpoint.transport.local_address("udp")
+        peer.send(invite(peer, "alice", ata, sdp(45500, "18", "a=rtpmap:18 G729/8000\n")), ata)
+        await peer.expect("SIP/2.0 488")
+        await asyncio.sleep(0.1)
+        assert not port.events
+
+
+async def test_early_media_then_answer_then_bye_carries_rtp_stats() -> None:
+    async with raw_line() as (manager, peer, port):
+        ata = manager.endpoint.transport.local_address("udp")
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtp.bind(("127.0.0.1", 0))
+        rtp.setblocking(False)
+        try:
+            manager.place_call(0, "port0-1", "5550100")
+            inv = await peer.expect("INVITE sip:5550100@")
+            offer_port = int(re.search(r"m=audio (\d+)", inv).group(1))  # type: ignore[union-attr]
+            to_tag = "farend1"
+
+            def reply(status: str, body: str = "") -> str:
+                head = [
+                    f"SIP/2.0 {status}",
+                    f"Via: {header(inv, 'Via')}",
+                    f"From: {header(inv, 'From')}",
+                    f"To: {header(inv, 'To')};tag={to_tag}",
+                    f"Call-ID: {header(inv, 'Call-ID')}",
+                    f"CSeq: {header(inv, 'CSeq')}",
+                    f"Contact: <sip:5550100@{peer.host}:{peer.port}>",
+                ]
+                if body:
+                    head.append("Content-Type: application/sdp")
+                return "\n".join(head) + "\r\n\r\n" + body
+
+            answer_sdp = sdp(rtp.getsockname()[1])
+            peer.send(reply("183 Session Progress", answer_sdp), ata)
+            progress = await port.wait(lp.CallProgress)
+            assert progress.early_media
+            # announcement audio before the answer reaches the port's media leg
+            loop = asyncio.get_running_loop()
+            tone = np.rint(3000 * np.sin(2 * np.pi * 600 * np.arange(160) / 8000)).astype(np.int16)
+            for seq in range(25):
+                header_bytes = (
+                    bytes([0x80, 0, 0, seq]) + (seq * 160).to_bytes(4, "big") + b"\0\0\0\7"
+                )
+                rtp.sendto(header_bytes + ulaw_encode(tone).tobytes(), ("127.0.0.1", offer_port))
+            await asyncio.sleep(0.2)
+            leg = manager.media("port0-1")
+            assert leg is not None
+            assert leg.rtp.stats().packets_received >= 20
+            # the port's audio goes to the far end during early media too
+            leg.send_frame(tone)
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(rtp, 2048), 2)
+            assert data[1] & 0x7F == 0
+            peer.send(reply("200 OK", answer_sdp), ata)
+            await port.wait(lp.CallAnswered)
+            ack = await peer.expect("ACK ")
+            assert f";tag={to_tag}" in header(ack, "To")
+            manager.hang_up("port0-1")
+            bye = await peer.expect("BYE ")
+            stat = header(bye, "X-RTP-Stat")
+            assert re.search(r"PR=(\d+)", stat) and int(re.search(r"PR=(\d+)", stat).group(1)) >= 20  # type: ignore[union-attr]
+            assert "EN=PCMU" in stat
+        finally:
+            rtp.close()
