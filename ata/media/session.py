@@ -27,6 +27,7 @@ Nothing here raises on bad input: every datagram either is used or is dropped an
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -209,6 +210,13 @@ class MediaSession:
         self._payload_type = payload_type
         self._encode = ulaw_encode if payload_type == PT_PCMU else alaw_encode
         self._decode = ulaw_decode if payload_type == PT_PCMU else alaw_decode
+        self._set_allowed()
+
+    def set_telephone_event_pt(self, payload_type: int | None) -> None:
+        """The negotiated telephone-event payload type (None: not negotiated)."""
+        if payload_type is not None and not 96 <= payload_type <= 127:
+            raise ValueError("telephone-event needs a dynamic payload type (96-127)")
+        self.config = dataclasses.replace(self.config, telephone_event_pt=payload_type)
         self._set_allowed()
 
     def set_direction(self, *, send: bool, receive: bool) -> None:

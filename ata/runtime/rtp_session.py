@@ -255,6 +255,8 @@ class RtpSession:
         if negotiated.remote_rtp is not None and negotiated.remote_rtp != self.media.remote_rtp:
             self.media.set_remote(negotiated.remote_rtp)
         self.media.set_payload_type(_payload_type(negotiated))
+        if negotiated.telephone_event_pt != self.media.config.telephone_event_pt:
+            self.media.set_telephone_event_pt(negotiated.telephone_event_pt)
         direction = negotiated.direction
         self.media.set_direction(
             send=direction.sends and negotiated.remote_address is not None,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ata.media.dtmf import build_event
 from ata.media.events import (
     DtmfEnded,
     DtmfStarted,
@@ -408,3 +409,23 @@ def test_codec_switch_mid_call() -> None:
     assert "EN=PCMA" in b.summary()
     with pytest.raises(ValueError):
         a.set_payload_type(18)
+
+
+def test_telephone_event_payload_type_renegotiated() -> None:
+    a, b = pair()
+    b.set_telephone_event_pt(96)
+    a.set_telephone_event_pt(96)
+    link = Link(a, b, A)
+
+    def hook(k: int, now: float) -> None:
+        if k == 10:
+            a.send_dtmf("9", 60, now)
+
+    run(link, 40, hook=hook)
+    assert [e.digit for e in events(b) if isinstance(e, DtmfStarted)] == ["9"]
+    assert b.stats().wrong_payload_type == 0
+    b.set_telephone_event_pt(None)
+    b.receive_rtp(build_rtp(96, 1, 2, 0x1111, build_event(1, False, 10, 160)), A, 20.0)
+    assert b.stats().wrong_payload_type == 1
+    with pytest.raises(ValueError):
+        a.set_telephone_event_pt(13)
