@@ -78,6 +78,9 @@ class UaInbound(UaCore):
             self._answer(req, 404, now)
             return
         active = [c for c in self.calls.values() if not c.ended]
+        if self._merged(req, active):
+            self._answer(req, 482, now)  # §8.2.2.2: the same INVITE by another path
+            return
         if len(active) >= cfg.max_calls:
             self._answer(req, 486, now)
             return
@@ -109,6 +112,21 @@ class UaInbound(UaCore):
         number, name, withheld = caller_identity(req)
         alert = tuple(req.headers.values("Alert-Info"))
         self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
+
+    @staticmethod
+    def _merged(req: Request, active: list[Call]) -> bool:
+        """Another copy (different branch) of an INVITE we are already handling."""
+        from_tag = req.from_.tag
+        for call in active:
+            old = call.invite
+            if (
+                call.direction is CallDirection.INCOMING
+                and old.call_id == req.call_id
+                and old.from_.tag == from_tag
+                and old.cseq == req.cseq
+            ):
+                return True
+        return False
 
     def _in_dialog(self, dialog: Dialog, req: Request, now: float) -> None:
         call = self._by_dialog.get((dialog.id.call_id, dialog.id.local_tag))

@@ -546,3 +546,15 @@ def test_every_call_may_be_challenged_again() -> None:
         net.pump()
         net.take(A)
     assert outcomes == [407, 200, 407, 200]
+
+
+def test_forked_copy_of_an_invite_is_a_loop_not_a_second_call() -> None:
+    alice, bob, _net = pair()
+    alice.place_call("c1", "bob", 0.0)
+    (invite,) = alice.datagrams_to_send()
+    copy = invite.data.replace(b"branch=z9hG4bK", b"branch=z9hG4bKother", 1)
+    bob.receive(invite.data, A, 0.0)
+    bob.receive(copy, ("192.0.2.77", 5060), 0.0)
+    statuses = [parse_message(o.data).status for o in bob.datagrams_to_send()]  # type: ignore[union-attr]
+    assert statuses == [100, 180, 100, 482]
+    assert [type(e) for e in iter(bob.next_event, None)] == [CallIncoming]
