@@ -15,6 +15,13 @@ from ata.sip.sdp import AudioConfig
 from ata.sip.ua import UaConfig, UserAgent
 from tests.peers import LOOPBACK, free_port, require_binary
 
+_T0 = time.monotonic()
+
+
+def now_s() -> float:
+    """The UA's clock for these tests: monotonic seconds since import (never goes back)."""
+    return time.monotonic() - _T0
+
 
 def _drive(
     ua: UserAgent,
@@ -24,10 +31,10 @@ def _drive(
 ) -> list[CallEvent]:
     """Run the UA until ``on_event`` returns True (done) or the deadline passes."""
     seen: list[CallEvent] = []
-    start = time.monotonic()
+    start = now_s()
     done = False
-    while not done and time.monotonic() - start < deadline:
-        now = time.monotonic() - start
+    while not done and now_s() - start < deadline:
+        now = now_s()
         for out in ua.datagrams_to_send():
             sock.sendto(out.data, out.addr)
         timer = ua.get_timer()
@@ -35,8 +42,8 @@ def _drive(
         sock.settimeout(max(wait, 0.001))
         with contextlib.suppress(TimeoutError, ConnectionRefusedError):
             data, addr = sock.recvfrom(65535)
-            ua.receive(data, addr, time.monotonic() - start)
-        now = time.monotonic() - start
+            ua.receive(data, addr, now_s())
+        now = now_s()
         timer = ua.get_timer()
         if timer is not None and timer <= now:
             ua.handle_timer(now)
@@ -113,7 +120,7 @@ def test_pi_ata_calls_sipp_and_hangs_up() -> None:
         )  # fmt: skip
         try:
             # If sipp has not bound yet, the INVITE retransmission (Timer A) reaches it.
-            ua.place_call("c1", "sipp", 0.0)
+            ua.place_call("c1", "sipp", now_s())
 
             def on_event(ev: CallEvent, now: float) -> bool:
                 if isinstance(ev, CallAnswered):
