@@ -148,9 +148,10 @@ class CallManager:
     """``CallControl`` for N ports on one :class:`SipEndpoint` (see the module docstring).
 
     ``accounts[i]`` is port ``i``'s account (``None`` = port without SIP). Port events go to
-    ``sinks[i]`` (or what :meth:`attach` set later). RTP binds on ``rtp_host`` (default: the
-    local address the kernel routes towards the proxy) in ``rtp_port_range``. ``clock`` gives
-    "now" for the sans-IO agents (default: the endpoint's loop time).
+    ``sinks[i]`` (or what :meth:`attach` set later, or ``sink_lookup(i)``). RTP binds on
+    ``rtp_host`` (default: the local address the kernel routes towards the proxy) in
+    ``rtp_port_range``. ``clock`` gives "now" for the sans-IO agents (default: the endpoint's
+    loop time). With ``own_endpoint`` :meth:`start`/:meth:`stop` also start/stop the endpoint.
     """
 
     def __init__(
@@ -165,12 +166,14 @@ class CallManager:
         clock: Callable[[], float] | None = None,
         own_endpoint: bool = False,
         user_agent: str = "pi-ata",
+        sink_lookup: Callable[[int], PortSink | None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.lines: list[LineState | None] = [
             None if a is None else LineState(i, a) for i, a in enumerate(accounts)
         ]
         self.sinks: dict[int, PortSink] = dict(sinks or {})
+        self._sink_lookup = sink_lookup
         self.policy = policy or CallPolicy()
         self.rtp_host = rtp_host
         self.rtp_port_range = rtp_port_range
@@ -597,7 +600,7 @@ class CallManager:
             self._track(call.call_id, call.local_tag, line.port)
         self.calls[event.handle] = record
         self.counters["calls_in"] += 1
-        if line.port not in self.sinks:
+        if self._sink(line.port) is None:
             record.local_end = True
             agent.reject(event.handle, 480, self.now())
             return
@@ -669,8 +672,14 @@ class CallManager:
     def _line(self, port: int) -> LineState | None:
         return self.lines[port] if 0 <= port < len(self.lines) else None
 
-    def _tell(self, port: int, event: lp.Event) -> None:
+    def _sink(self, port: int) -> PortSink | None:
         sink = self.sinks.get(port)
+        if sink is None and self._sink_lookup is not None:
+            sink = self._sink_lookup(port)
+        return sink
+
+    def _tell(self, port: int, event: lp.Event) -> None:
+        sink = self._sink(port)
         if sink is None:
             return
         loop = self._loop or asyncio.get_running_loop()
