@@ -470,3 +470,26 @@ def test_ipv6_received_parameter_with_and_without_brackets() -> None:
     bracketed = parse_via("SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKa;received=[2001:db8::9:255]")
     assert plain.received == "2001:db8::9:255"
     assert bracketed.received == "[2001:db8::9:255]"
+
+
+def test_contact_star_expires_and_header_lists() -> None:
+    unregister = parse_message(
+        b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKu\r\n"
+        b"From: <sip:u@example.com>;tag=1\r\nTo: <sip:u@example.com>\r\nCall-ID: u1\r\n"
+        b"CSeq: 2 REGISTER\r\nContact: *\r\nExpires: 0\r\nl: 0\r\n\r\n"
+    )
+    assert unregister.contact_star
+    assert unregister.contacts == []
+    assert unregister.expires == 0
+    many = parse_message(
+        b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKv\r\n"
+        b"From: <sip:u@example.com>;tag=1\r\nTo: <sip:u@example.com>\r\nCall-ID: u2\r\n"
+        b'CSeq: 3 REGISTER\r\nContact: "A, B" <sip:a@h1>;expires=30;q=0.7,\r\n'
+        b" <sip:b@h2;transport=tcp>\r\nm: sip:c@h3;expires=5\r\n"
+        b"Require: path\r\nSupported: outbound, path\r\nl: 0\r\n\r\n"
+    )
+    assert not many.contact_star
+    assert [c.display_name for c in many.contacts] == ["A, B", None, None]
+    assert [c.expires for c in many.contacts] == [30, None, 5]
+    assert many.require == ["path"]
+    assert many.supported == ["outbound", "path"]
