@@ -558,3 +558,52 @@ def test_forked_copy_of_an_invite_is_a_loop_not_a_second_call() -> None:
     statuses = [parse_message(o.data).status for o in bob.datagrams_to_send()]  # type: ignore[union-attr]
     assert statuses == [100, 180, 100, 482]
     assert [type(e) for e in iter(bob.next_event, None)] == [CallIncoming]
+
+
+def test_delayed_offer_answer_arrives_in_ack() -> None:
+    from ata.sip.sdp import make_answer, parse_sdp
+
+    _alice, bob, _net = pair()
+    invite = Request(
+        "INVITE",
+        "sip:bob@192.0.2.2",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKdo1"),
+            ("From", "<sip:alice@example.com>;tag=a"),
+            ("To", "<sip:bob@example.com>"),
+            ("Call-ID", "delayed-1"),
+            ("CSeq", "1 INVITE"),
+            ("Contact", "<sip:alice@192.0.2.1>"),
+        ],
+    )
+    bob.receive(invite.to_bytes(), A, 0.0)
+    incoming = bob.next_event()
+    assert isinstance(incoming, CallIncoming)
+    assert not incoming.offer
+    bob.answer(incoming.handle, 0.1)
+    ok = parse_message(bob.datagrams_to_send()[-1].data)
+    assert isinstance(ok, Response)
+    assert ok.status == 200
+    answer, _ = make_answer(
+        parse_sdp(ok.body),
+        AudioConfig(address="192.0.2.1", port=41000),
+        session_id=7,
+        session_version=1,
+    )
+    ack = Request(
+        "ACK",
+        "sip:bob@192.0.2.2",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKdo2"),
+            ("From", "<sip:alice@example.com>;tag=a"),
+            ("To", ok.headers.get("To")),
+            ("Call-ID", "delayed-1"),
+            ("CSeq", "1 ACK"),
+            ("Content-Type", "application/sdp"),
+        ],
+        body=answer.to_bytes(),
+    )
+    bob.receive(ack.to_bytes(), A, 0.2)
+    update = bob.next_event()
+    assert isinstance(update, MediaUpdate)
+    assert update.media.remote_address == ("192.0.2.1", 41000)
