@@ -80,6 +80,7 @@ class MediaStats:
     rtcp_sent: int
     rtcp_received: int
     rtcp_malformed: int
+    rtcp_foreign: int  # RTCP from addresses other than the far end's
     dtmf_sent: int
     dtmf_received: int
     ssrc_changes: int

@@ -570,6 +570,7 @@ class MediaSession:
             rtcp_sent=c["rtcp_sent"],
             rtcp_received=c["rtcp_received"],
             rtcp_malformed=c["rtcp_malformed"],
+            rtcp_foreign=c["rtcp_foreign"],
             dtmf_sent=self._dtmf_tx.events_sent,
             dtmf_received=c["dtmf_received"],
             ssrc_changes=c["ssrc_changes"],

@@ -18,6 +18,7 @@ from ata.media.events import (
     SsrcChanged,
 )
 from ata.media.jitter import FrameKind
+from ata.media.rtcp import build_rr
 from ata.media.rtp import build_rtp, parse_rtp
 from ata.media.session import MediaConfig, MediaSession
 from tests.media.helpers import A, B, Link, dominant_freq, pair, tone
@@ -210,6 +211,9 @@ def test_wrong_payload_type_and_garbage_dropped_and_counted() -> None:
     assert s.wrong_payload_type == 40
     assert s.malformed_rtp == 40
     assert s.rtcp_malformed == 40
+    b.receive_rtcp(build_rr(7), EVIL, 30.0)
+    assert b.stats().rtcp_foreign == 1
+    assert b.stats().rtcp_received == 0
     assert s.latch_switches == 0
     assert abs(dominant_freq(out[-8000:]) - 1000) < 5
     assert s.jitter_buffer.concealed == 0
