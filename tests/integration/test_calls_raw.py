@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,98 +24,19 @@ from ata.media.g711 import ulaw_encode
 from ata.runtime.calls import CallManager, CallPolicy, LineAccount
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import TransportConfig
-from tests.integration.calls_support import PortStandIn, account, running_manager
+from tests.integration.calls_support import (
+    PortStandIn,
+    RawPeer,
+    account,
+    ack_for,
+    header,
+    invite,
+    running_manager,
+    sdp,
+)
 from tests.peers.kamailio import Kamailio
 
 pytestmark = [pytest.mark.timeout(60)]
-
-
-class RawPeer:
-    """A UDP socket speaking SIP from text templates."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.sock.setblocking(False)
-        self.host, self.port = self.sock.getsockname()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, text: str, dest: tuple[str, int]) -> None:
-        head, _, body = text.partition("\r\n\r\n")
-        head = head.replace("\n", "\r\n").replace("\r\r\n", "\r\n")
-        body = body.replace("\r\n", "\n").replace("\n", "\r\n")
-        data = f"{head}\r\nContent-Length: {len(body.encode())}\r\n\r\n{body}"
-        self.sock.sendto(data.encode(), dest)
-
-    async def recv(self, timeout: float = 2.0) -> str | None:
-        loop = asyncio.get_running_loop()
-        try:
-            data, _ = await asyncio.wait_for(loop.sock_recvfrom(self.sock, 65535), timeout)
-        except TimeoutError:
-            return None
-        return bytes(data).decode()
-
-    async def expect(self, start: str, timeout: float = 3.0) -> str:
-        """The next message whose first line starts with ``start`` (others are skipped)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            message = await self.recv(left)
-            if message is not None and message.startswith(start):
-                return message
-        raise AssertionError(f"no {start!r} within {timeout} s")
-
-
-def header(message: str, name: str) -> str:
-    m = re.search(rf"^{name}:[ \t]*(.*?)\r?$", message, re.MULTILINE | re.IGNORECASE)
-    assert m is not None, f"no {name} in\n{message}"
-    return m.group(1)
-
-
-def sdp(
-    port: int, formats: str = "0 101", extra: str = "a=rtpmap:101 telephone-event/8000\n"
-) -> str:
-    return (
-        "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
-        f"m=audio {port} RTP/AVP {formats}\n{extra}"
-    )
-
-
-def invite(peer: RawPeer, user: str, target: tuple[str, int], body: str, *extra: str) -> str:
-    call_id = secrets.token_hex(6)
-    lines = [
-        f"INVITE sip:{user}@{target[0]}:{target[1]} SIP/2.0",
-        f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bK{secrets.token_hex(6)}",
-        "Max-Forwards: 70",
-        f'From: "Raw" <sip:5550100@{peer.host}>;tag=raw{call_id}',
-        f"To: <sip:{user}@{target[0]}>",
-        f"Call-ID: {call_id}@raw",
-        "CSeq: 1 INVITE",
-        f"Contact: <sip:5550100@{peer.host}:{peer.port}>",
-        *extra,
-        "Content-Type: application/sdp",
-    ]
-    return "\n".join(lines) + "\r\n\r\n" + body
-
-
-def ack_for(peer: RawPeer, inv: str, response: str) -> str:
-    to = header(response, "To")
-    return (
-        "\n".join(
-            [
-                inv.split("\n", 1)[0].replace("INVITE", "ACK", 1),
-                f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bK{secrets.token_hex(6)}",
-                "Max-Forwards: 70",
-                f"From: {header(inv, 'From')}",
-                f"To: {to}",
-                f"Call-ID: {header(inv, 'Call-ID')}",
-                "CSeq: 1 ACK",
-            ]
-        )
-        + "\r\n\r\n"
-    )
 
 
 # -- the ghost-call gate, with lines registered at Kamailio ------------------------------------
