@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     options = DaemonOptions(board=args.board, api_host=host or "127.0.0.1", api_port=int(port))
 
     async def main() -> None:
-        from ata.runtime.calls import CallManager
+        from ata.runtime.sip_calls import sip_calls
 
-        daemon = Daemon(config, CallManager.for_daemon, options=options)
+        daemon = Daemon(config, sip_calls, options=options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

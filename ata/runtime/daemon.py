@@ -117,6 +117,8 @@ class DaemonOptions:
     config_path: Path | None = None  # where an applied config is saved (None: not saved)
     status_path: Path | None = None  # the provisioning status file shown by the admin
     admin_listen: str | None = None  # None: config.admin.listen; "": no web admin
+    registrar_port: int | None = None  # embedded registrar; None: network.local_port
+    registrar_host: str = "0.0.0.0"  # noqa: S104 - LAN phones register to it
 
 
 class Daemon:
@@ -184,6 +186,9 @@ class Daemon:
                 on_change=self._port_changed,
             )
             self.ports.append(driver)
+            attach = getattr(self.calls, "attach", None)
+            if attach is not None:
+                attach(index, driver.call_event)
             await driver.start()
         await self.calls.start()
         await self._start_api()

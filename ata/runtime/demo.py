@@ -24,7 +24,6 @@ from typing import TextIO
 
 from ata import __version__
 from ata.runtime.daemon import CallFactory, Daemon, DaemonOptions
-from ata.runtime.sip_registrar import RegistrarServer
 from hal.sim.phone import VirtualPhone
 from provisioning.schema import Config, Line, Registrar, RegistrarUser
 
@@ -78,21 +77,18 @@ async def _until(predicate: Callable[[], bool], within: float) -> bool:
     return True
 
 
-def demo_config(registrar_port: int) -> Config:
-    """Two ports registered as 1001 and 1002 to the embedded registrar on 127.0.0.1."""
+def demo_config() -> Config:
+    """Two ports, 1001 and 1002, in standalone mode (empty proxy: the embedded registrar)."""
     passwords = {user: secrets.token_urlsafe(12) for user in ("1001", "1002")}
-    proxy = f"127.0.0.1:{registrar_port}"
     return Config(
         lines=[
             Line(
-                proxy=proxy,
                 user="1001",
                 password=passwords["1001"],
                 display_name="Phone One",
                 dial_plan="(10xx|*xx)",
             ),
             Line(
-                proxy=proxy,
                 user="1002",
                 password=passwords["1002"],
                 display_name="Phone Two",
@@ -100,7 +96,7 @@ def demo_config(registrar_port: int) -> Config:
             ),
         ],
         registrar=Registrar(
-            realm="127.0.0.1",
+            realm="pi-ata",
             users=[
                 RegistrarUser(user="1001", password=passwords["1001"], port=1),
                 RegistrarUser(user="1002", password=passwords["1002"], port=2),
@@ -114,15 +110,22 @@ async def run_demo(
 ) -> int:
     narrator = Narrator(out)
     narrator.say(f"pi-ata {__version__} demo: two virtual phones on the simulated board\n")
-    registrar_port = _free_port()
-    config = demo_config(registrar_port)
-    factory, registrar, missing = await _call_side(config, registrar_port, call_factory)
-    daemon = Daemon(config, factory, options=DaemonOptions(api_port=0, freeze_gc=False))
+    config = demo_config()
+    factory, missing = _call_side(call_factory)
+    options = DaemonOptions(
+        api_port=0,
+        freeze_gc=False,
+        admin_listen="",
+        registrar_port=_free_port(),
+        registrar_host="127.0.0.1",
+    )
+    daemon = Daemon(config, factory, options=options)
     await daemon.start()
     try:
         narrator.say(
             f"daemon up: board {daemon.board_name}, API http://127.0.0.1:"
-            f"{daemon.api_port}/api/status\n"
+            f"{daemon.api_port}/api/status, embedded registrar on 127.0.0.1:"
+            f"{options.registrar_port}\n"
         )
         ok = await _script(daemon, narrator, missing)
         if keep and ok:
@@ -131,8 +134,6 @@ async def run_demo(
                 await asyncio.Event().wait()
     finally:
         await daemon.stop()
-        if registrar is not None:
-            await registrar.close()
     passed = sum(narrator.results)
     narrator.say(f"\n{passed}/{len(narrator.results)} steps held.")
     if missing:
@@ -140,23 +141,15 @@ async def run_demo(
     return 0 if all(narrator.results) else 1
 
 
-async def _call_side(
-    config: Config, registrar_port: int, call_factory: CallFactory | None
-) -> tuple[CallFactory, RegistrarServer | None, str]:
+def _call_side(call_factory: CallFactory | None) -> tuple[CallFactory, str]:
     """The real SIP side when it is available, else a recorder and the reason."""
     if call_factory is not None:
-        return call_factory, None, ""
+        return call_factory, ""
     try:
-        from ata.runtime.calls import CallManager
-        from ata.runtime.sip_registrar import RegistrarServer
+        from ata.runtime.sip_calls import sip_calls
     except ImportError as exc:
-        return _recorder_factory, None, f"the SIP call manager ({exc.name})"
-    users = {u.user: u.password for u in config.registrar.users}
-    registrar = RegistrarServer(
-        "127.0.0.1", users, secrets.token_bytes(16), host="127.0.0.1", port=registrar_port
-    )
-    await registrar.start()
-    return CallManager.for_daemon, registrar, ""
+        return _recorder_factory, f"the SIP call manager ({exc.name})"
+    return sip_calls, ""
 
 
 class _PlacedCalls:
@@ -278,7 +271,9 @@ async def _script(daemon: Daemon, n: Narrator, missing: str) -> bool:
 
 def _registered(daemon: Daemon) -> bool:
     lines = daemon.status()["lines"]
-    return bool(lines) and all(line.get("registration") == "registered" for line in lines)
+    return bool(lines) and all(
+        (line.get("registration") or {}).get("state") == "registered" for line in lines
+    )
 
 
 def main(keep: bool = False) -> int:

@@ -1,0 +1,180 @@
+"""The daemon's SIP side, built from the configuration: endpoint, call manager, embedded registrar.
+
+:func:`sip_calls` is the daemon's ``call_factory``. It maps ``config.lines`` to
+:class:`~ata.runtime.calls.LineAccount` s and ``config.network`` to the transport. Lines with an
+empty ``proxy`` use the **embedded registrar** (standalone mode): :class:`SipCalls` then starts
+a :class:`~ata.runtime.sip_registrar.RegistrarServer` on ``network.local_port`` (the address
+LAN softphones register to), and the ports' own user agent runs on an ephemeral local port and
+registers to it like any other phone. The registrar's users are ``config.registrar.users``
+plus the ports' own accounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ata.runtime.call_media import CallMedia
+from ata.runtime.calls import CallManager, CallPolicy, LineAccount
+from ata.runtime.sip_endpoint import SipEndpoint
+from ata.runtime.sip_registrar import RegistrarServer
+from ata.runtime.sip_transport import TransportConfig
+from provisioning.schema import Config
+
+if TYPE_CHECKING:
+    from ata.runtime.daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class SipCalls:
+    """:class:`ata.runtime.daemon.CallController` backed by the SIP stack."""
+
+    config: Config
+    registrar_port: int | None = None  # None = no embedded registrar needed
+    registrar_host: str = "0.0.0.0"  # noqa: S104 - LAN phones register to it
+    manager: CallManager | None = None
+    registrar: RegistrarServer | None = None
+    _sinks: dict[int, Any] = field(default_factory=dict)
+
+    def attach(self, port: int, sink: Any) -> None:
+        self._sinks[port] = sink
+        if self.manager is not None:
+            self.manager.attach(port, sink)
+
+    async def start(self) -> None:
+        cfg = self.config
+        domain = ""
+        if self.registrar_port is not None:
+            users = {u.user: u.password for u in cfg.registrar.users}
+            users.update({ln.user: ln.password for ln in cfg.lines if not ln.proxy and ln.user})
+            # On loopback (demo, tests) the domain is the address itself; on the LAN it is the
+            # configured realm name, and phones use the Pi's address as their proxy.
+            domain = LOOPBACK if self.registrar_host == LOOPBACK else cfg.registrar.realm
+            self.registrar = RegistrarServer(
+                domain,
+                users,
+                secrets.token_bytes(32),
+                host=self.registrar_host,
+                port=self.registrar_port,
+            )
+            await self.registrar.start()
+            log.info("embedded registrar on port %d (%d users)", self.registrar.port, len(users))
+        accounts: list[LineAccount | None] = []
+        for line in cfg.lines:
+            if not line.enabled or not line.user:
+                accounts.append(None)
+                continue
+            own = not line.proxy
+            accounts.append(
+                LineAccount(
+                    user=line.user,
+                    domain=domain if own else line.proxy,
+                    password=line.password,
+                    auth_user=line.auth_user,
+                    display_name=line.display_name,
+                    # The co-located registrar is every request's next hop (an IP-literal
+                    # domain would otherwise be sent to directly, on port 5060).
+                    proxy=line.proxy,
+                    outbound_proxy=(
+                        f"{LOOPBACK}:{self.registrar.port}"
+                        if own and self.registrar
+                        else line.outbound_proxy
+                    ),
+                    transport="udp" if own else cfg.network.transport,
+                    dtmf_mode=line.dtmf_mode,
+                    codecs=tuple(line.codecs),
+                    expires=line.registration.expires if not own else 600,
+                )
+            )
+        own_port = 0 if self.registrar_port is not None else cfg.network.local_port
+        transport = TransportConfig(
+            host="0.0.0.0",  # noqa: S104 - calls come from the LAN/proxy
+            udp_port=own_port,
+            tcp_port=0 if cfg.network.transport != "udp" else None,
+            rate_per_second=float(cfg.security.rate_limit_per_s),
+            rate_burst=float(cfg.security.rate_limit_burst),
+        )
+        endpoint = SipEndpoint(transport)
+        policy = CallPolicy(
+            proxy_sources_only=cfg.security.restrict_source_to_proxy,
+            require_registration=cfg.security.check_request_uri_user,
+        )
+        self.manager = CallManager(
+            endpoint,
+            accounts,
+            sinks=self._sinks,
+            policy=policy,
+            own_endpoint=True,
+            rtp_port_range=(cfg.network.rtp_port_min, cfg.network.rtp_port_max),
+        )
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        if self.manager is not None:
+            await self.manager.stop()
+        if self.registrar is not None:
+            await self.registrar.close()
+
+    def status(self) -> list[dict[str, Any]]:
+        if self.manager is None:
+            return []
+        out = []
+        for entry in self.manager.status():
+            state = entry.get("registration")
+            out.append(
+                {
+                    **entry,
+                    "registration": {
+                        "state": str(state) if state is not None else "off",
+                        "expires_in": None,
+                        "last_error": None,
+                    },
+                }
+                if entry
+                else {}
+            )
+        return out
+
+    # --- CallControl: the ports' requests ---------------------------------------------------
+    def _m(self) -> CallManager:
+        if self.manager is None:
+            raise RuntimeError("the SIP side is not started")
+        return self.manager
+
+    def place_call(self, port: int, call_id: str, number: str) -> None:
+        self._m().place_call(port, call_id, number)
+
+    def answer(self, call_id: str) -> None:
+        self._m().answer(call_id)
+
+    def reject(self, call_id: str, status: int) -> None:
+        self._m().reject(call_id, status)
+
+    def hang_up(self, call_id: str) -> None:
+        self._m().hang_up(call_id)
+
+    def send_dtmf(self, call_id: str, key: str) -> None:
+        self._m().send_dtmf(call_id, key)
+
+    def send_flash(self, call_id: str) -> None:
+        self._m().send_flash(call_id)
+
+    def media(self, call_id: str) -> CallMedia | None:
+        return self._m().media(call_id)
+
+
+def sip_calls(daemon: Daemon) -> SipCalls:
+    """The daemon's call factory: the SIP side for ``daemon.config``."""
+    config = daemon.config
+    standalone = any(line.enabled and line.user and not line.proxy for line in config.lines)
+    port = daemon.options.registrar_port
+    if port is None:
+        port = config.network.local_port
+    host = daemon.options.registrar_host
+    return SipCalls(config, registrar_port=port if standalone else None, registrar_host=host)
