@@ -203,3 +203,38 @@ async def _failures(port: PortStandIn, count: int) -> list[lp.CallFailed]:
         await port.wait(lp.CallFailed)
         await asyncio.sleep(0.02)
     return port.of(lp.CallFailed)
+
+
+async def test_pcma_line_and_tcp_transport_both_directions(
+    kamailio: Kamailio, baresip_factory: Callable[..., Baresip], tone_wav: Callable[..., Path]
+) -> None:
+    """A line preferring PCMA, signalling over TCP to Kamailio (baresip stays on UDP)."""
+    phone = baresip_factory(
+        f"<sip:carol@{kamailio.host}:{kamailio.port}>;auth_pass={kamailio.users['carol']};"
+        "audio_codecs=PCMA,PCMU;ptime=20;regint=600;answermode=auto",
+        tone_wav(PHONE_HZ),
+    )
+    phone.wait_registered()
+    line = account(kamailio, "alice", codecs=("PCMA",), transport="tcp")
+    async with running_manager(kamailio, [line]) as manager:
+        assert "transport=tcp" in kamailio.contacts("alice")[0]
+        port = PortStandIn(manager, 0, ATA_HZ)
+        manager.place_call(0, "port0-1", "carol")
+        await port.wait(lp.CallAnswered)
+        await port.talk("port0-1", 1.2)
+        leg = manager.media("port0-1")
+        assert leg is not None
+        assert leg.rtp.media.payload_type == 8
+        manager.hang_up("port0-1")
+        await in_thread(phone.wait_event, "CALL_CLOSED", timeout=5)
+        assert abs(dominant_hz(port.heard_audio()[-4000:]) - PHONE_HZ) < 10
+        assert abs(dominant_hz(decoded_recording(phone)[-4000:]) - ATA_HZ) < 10
+        # and back: carol calls alice over the TCP flow alice registered on
+        await in_thread(phone.command, "dial", f"sip:alice@{kamailio.host}:{kamailio.port}")
+        incoming = await port.wait(lp.IncomingCall)
+        assert incoming.number == "carol"
+        manager.answer(incoming.call_id)
+        await in_thread(phone.wait_event, "CALL_ESTABLISHED", timeout=5)
+        await in_thread(phone.command, "hangup")
+        ended = await port.wait(lp.CallEnded)
+        assert ended.call_id == incoming.call_id
