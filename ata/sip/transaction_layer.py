@@ -59,6 +59,11 @@ from ata.sip.transaction import (
 DEFAULT_MAX_TRANSACTIONS: Final = 1023
 
 
+class NoTransactionError(SipParseError):
+    """``send_response`` found no server transaction (it ended, or the response is not for a
+    request we received). A :class:`SipParseError` subclass for existing handlers."""
+
+
 class TransactionLimitError(SipError):
     """Too many live transactions: the request was not sent (treat like a local 503)."""
 
@@ -302,7 +307,7 @@ class TransactionLayer(TransactionSink):
         if tx is None:
             tx = self._find_2543(response)
         if tx is None:
-            raise SipParseError("no server transaction for this response", 500)
+            raise NoTransactionError("no server transaction for this response", 500)
         if response.status >= 200 and response.status < 300 and request_like == "INVITE":
             self._start_2xx(response, tx, now)
         tx.send_response(response, now)
