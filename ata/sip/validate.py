@@ -38,7 +38,7 @@ class Profile:
     methods: frozenset[str] = UA_METHODS
     not_allowed: frozenset[str] = frozenset()
     schemes: frozenset[str] = frozenset({"sip", "sips", "tel"})
-    supported: frozenset[str] = frozenset({"replaces", "timer", "100rel", "norefersub"})
+    supported: frozenset[str] = frozenset()  # option tags we implement (Require checks)
     accept: tuple[str, ...] = ("application/sdp",)
     body_methods_exempt: frozenset[str] = field(default=frozenset({"INFO", "NOTIFY"}))
 
