@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 PortSink = Callable[[lp.Event], None]
 MAX_TRACKED_CALL_IDS: Final = 512
 DEFAULT_RTP_RANGE: Final = (16384, 32766)
+START_RETRY_MIN: Final = 5.0  # s, first retry of a line whose proxy could not be resolved
+START_RETRY_MAX: Final = 300.0
 
 
 @dataclass(frozen=True)
@@ -218,8 +220,26 @@ class CallManager:
             self._fallback = transport.handler
             transport.handler = self._on_message
         for line in self.lines:
-            if line is not None:
-                await self._start_line(line)
+            if line is not None and not await self._try_start_line(line):
+                self._spawn(self._retry_line(line))
+
+    async def _try_start_line(self, line: LineState) -> bool:
+        try:
+            await self._start_line(line)
+        except (LookupError, OSError) as exc:
+            # No DNS or no route at boot must not stop the ATA: the line retries.
+            log.error("line %d: cannot start (%s); retrying", line.port + 1, exc)
+            line.agent = None
+            return False
+        return True
+
+    async def _retry_line(self, line: LineState) -> None:
+        delay = START_RETRY_MIN
+        while line.agent is None:
+            await asyncio.sleep(delay)  # back-off between attempts, not media pacing
+            if await self._try_start_line(line):
+                return
+            delay = min(delay * 2, START_RETRY_MAX)
 
     async def _start_line(self, line: LineState) -> None:
         acc = line.account

@@ -19,6 +19,7 @@ from ata.line import port as lp
 from ata.runtime.call_media import CallMedia
 from ata.runtime.calls import CallManager, CallPolicy, LineAccount, _hostport
 from ata.runtime.calls_config import accounts_from_config, policy_from_config
+from ata.runtime.sip_dns import SipResolver, Target
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import TransportConfig
 from ata.sip.sdp import Codec, Direction, NegotiatedAudio
@@ -217,6 +218,59 @@ async def test_failure_statuses_reach_the_port(status: int) -> None:
         assert failed.status == (486 if status == 600 else status)
         await peer.expect("ACK ")
         assert manager.media("port0-1") is None
+    finally:
+        await manager.stop(grace=0.5)
+        peer.close()
+
+
+class _FlakyResolver(SipResolver):
+    """No answer for the first lookups (DNS down at boot), then the loopback peer."""
+
+    def __init__(self, peer: RawPeer, failures: int) -> None:
+        super().__init__()
+        self.peer = peer
+        self.failures = failures
+        self.calls = 0
+
+    async def resolve(
+        self,
+        host: str,
+        port: int | None = None,
+        transport: str | None = None,
+        *,
+        secure: bool = False,
+    ) -> list[Target]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            return []
+        return [Target(self.peer.host, self.peer.port, "udp")]
+
+
+async def test_line_without_proxy_at_start_retries_until_it_resolves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ata.runtime.calls.START_RETRY_MIN", 0.05)
+    peer = RawPeer()
+    resolver = _FlakyResolver(peer, failures=2)
+    endpoint = SipEndpoint(TransportConfig(host="127.0.0.1", udp_port=0), resolver=resolver)
+    acct = LineAccount(user="alice", domain="proxy.invalid", register=False)
+    manager = CallManager(endpoint, [acct], rtp_port_range=(47000, 47998), own_endpoint=True)
+    await manager.start()  # does not raise: the line retries in the background
+    try:
+        line = manager.lines[0]
+        assert line is not None and line.agent is None
+        port = PortStandIn(manager, 0, 440)
+        for _ in range(100):
+            if line.agent is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert line.agent is not None
+        assert resolver.calls == 3
+        manager.place_call(0, "port0-1", "100")
+        inv = await peer.expect("INVITE sip:100@proxy.invalid")
+        assert "m=audio" in inv
+        manager.hang_up("port0-1")
+        assert not port.of(lp.CallFailed)
     finally:
         await manager.stop(grace=0.5)
         peer.close()
