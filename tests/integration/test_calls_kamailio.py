@@ -238,3 +238,27 @@ async def test_pcma_line_and_tcp_transport_both_directions(
         await in_thread(phone.command, "hangup")
         ended = await port.wait(lp.CallEnded)
         assert ended.call_id == incoming.call_id
+
+
+async def test_call_between_two_ata_lines_audio_both_ways(kamailio: Kamailio) -> None:
+    """Both ends on pi-ata (hairpin through Kamailio): the two legs share a Call-ID and are
+    told apart by their tags; each port hears the other's tone."""
+    async with running_manager(
+        kamailio, [account(kamailio, "alice"), account(kamailio, "bob")]
+    ) as manager:
+        alice = PortStandIn(manager, 0, 500.0)
+        bob = PortStandIn(manager, 1, 1200.0)
+        manager.place_call(0, "port0-1", "bob")
+        incoming = await bob.wait(lp.IncomingCall)
+        assert (incoming.number, incoming.name) == ("alice", "")
+        await alice.wait(lp.CallProgress)
+        manager.answer(incoming.call_id)
+        await alice.wait(lp.CallAnswered)
+        await asyncio.gather(alice.talk("port0-1", 1.2), bob.talk(incoming.call_id, 1.2))
+        manager.hang_up(incoming.call_id)
+        ended = await alice.wait(lp.CallEnded)
+        assert ended.call_id == "port0-1"
+        assert not bob.of(lp.CallEnded)
+        assert not manager.calls
+    assert abs(dominant_hz(alice.heard_audio()[-4000:]) - 1200.0) < 10
+    assert abs(dominant_hz(bob.heard_audio()[-4000:]) - 500.0) < 10
