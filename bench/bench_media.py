@@ -292,6 +292,61 @@ def bench_ours(seconds: float) -> None:
     )
 
 
+# --- 3b. mouth-to-ear through two sessions -------------------------------------------------------
+
+
+async def _run_latency(seconds: float) -> list[int]:
+    loop = asyncio.get_running_loop()
+    frames = int(seconds / 0.02)
+    tone = tone_frames(1000.0, 12000.0)
+    silence = np.zeros(160, np.int16)
+
+    def bursts(k: int) -> np.ndarray:
+        return tone(k) if k % 50 == 10 else silence
+
+    a = await RtpSession.open(MediaConfig(local_ssrc=0xA1, remote_rtp=None))
+    b = await RtpSession.open(MediaConfig(local_ssrc=0xB1, remote_rtp=a.local_rtp))
+    a.media.set_remote(b.local_rtp)
+    heard: list[int] = []
+
+    class Sink:
+        def __init__(self) -> None:
+            self.k = 0
+
+        def write_frame(self, frame: np.ndarray) -> None:
+            if int(np.abs(frame).max()) > 4000:
+                heard.append(self.k)
+            self.k += 1
+
+    start = loop.time() + 0.05
+    await asyncio.gather(
+        a.run(SoftwareFrameClock(bursts, start=start), frames=frames),
+        b.run(SoftwareFrameClock(start=start), Sink(), frames=frames),
+    )
+    await a.close()
+    await b.close()
+    sent = [k for k in range(frames) if k % 50 == 10]
+    lat = []
+    for k in sent:
+        later = [h for h in heard if h >= k]
+        if later:
+            lat.append(later[0] - k)
+    return lat
+
+
+def bench_latency(seconds: float) -> None:
+    lat = asyncio.run(_run_latency(seconds))
+    if not lat:
+        print("  latency: no bursts heard")
+        return
+    ms = np.array(lat) * 20.0
+    print(
+        f"  capture→playout through two sessions on loopback (frames × 20 ms): "
+        f"median {np.median(ms):.0f} ms, max {ms.max():.0f} ms over {len(ms)} bursts "
+        f"(one frame of capture + network + jitter buffer; the codec adds its own buffers)"
+    )
+
+
 # --- 4. reference: a naive sleep-paced sender in its own process -------------------------------
 
 
@@ -530,6 +585,7 @@ def main() -> None:
     bench_g711()
     bench_session_cpu()
     bench_ours(args.seconds)
+    bench_latency(min(args.seconds, 10.0))
     bench_naive(args.seconds)
     if not args.no_baresip:
         bench_baresip(args.seconds)
