@@ -71,6 +71,7 @@ from ata.sip.transaction_layer import (
     TransactionTimeout,
     TransportFailed,
 )
+from ata.sip.ua_core import SDP_ID_KEY
 from ata.sip.ua_inbound import UaInbound
 from ata.sip.ua_support import (
     ALLOW,
@@ -143,7 +144,8 @@ class UserAgent(UaInbound):
             return
         call_id = f"{self._new_id()}@{cfg.local_host}"
         tag = self._new_id()
-        offer = make_offer(self._audio, session_id=self._session_id(), session_version=1)
+        sdp_id = self._session_id()
+        offer = make_offer(self._audio, session_id=sdp_id, session_version=1)
         uri = SipURI(cfg.domain, user=escape_user(number))
         request = Request(
             "INVITE",
@@ -164,6 +166,7 @@ class UserAgent(UaInbound):
         )
         call = Call(handle, CallDirection.OUTGOING, call_id, tag, CallState.CALLING, request)
         call.local_offer = offer
+        call.extra[SDP_ID_KEY] = sdp_id
         try:
             dest = self._hop(uri)
             key = self.tx.send_request(request, dest, now, cfg.transport)
@@ -185,12 +188,12 @@ class UserAgent(UaInbound):
                 answer, media = make_answer(
                     call.remote_offer,
                     self._audio,
-                    session_id=self._session_id(),
+                    session_id=self._sdp_id(call),
                     session_version=call.session_version,
                 )
                 body = answer.to_bytes()
             else:
-                offer = make_offer(self._audio, session_id=self._session_id(), session_version=1)
+                offer = make_offer(self._audio, session_id=self._sdp_id(call), session_version=1)
                 call.local_offer = offer
                 body = offer.to_bytes()
         except (SdpError, SdpNegotiationError) as exc:
@@ -466,7 +469,7 @@ class UserAgent(UaInbound):
         direction = Direction.SENDONLY if hold else Direction.SENDRECV
         audio = replace(self._local_audio(call), direction=direction)
         offer = make_offer(
-            audio, session_id=self._session_id(), session_version=call.session_version
+            audio, session_id=self._sdp_id(call), session_version=call.session_version
         )
         call.local_offer = offer
         req = dialog.create_request(

@@ -48,6 +48,8 @@ from ata.sip.ua_support import (
 )
 from ata.sip.uri import URI
 
+SDP_ID_KEY = "sdp_session_id"
+
 
 class UaCore:
     """State and helpers; see :mod:`ata.sip.ua` for the theory of operation."""
@@ -206,6 +208,14 @@ class UaCore:
 
     def _session_id(self) -> int:
         return int(self._rand() * 2**31) + 1
+
+    def _sdp_id(self, call: Call) -> int:
+        """The o= session id of this call: fixed for its life (RFC 3264 §8), versions grow."""
+        sid = call.extra.get(SDP_ID_KEY)
+        if not isinstance(sid, int):
+            sid = self._session_id()
+            call.extra[SDP_ID_KEY] = sid
+        return sid
 
     def _fail(self, call: Call, status: int, reason: str) -> None:
         if call.step(CallInput.FAILURE) and not call.ended_reported:

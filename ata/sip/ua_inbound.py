@@ -156,7 +156,8 @@ class UaInbound(UaCore):
             ("Contact", local_contact(self.config)),
             ("Allow", ALLOW),
         ]
-        call.session_version += 1
+        if req.body or req.method == "INVITE":
+            call.session_version += 1
         local = self._local_audio(call)
         media = None
         if req.body:
@@ -165,7 +166,7 @@ class UaInbound(UaCore):
                 answer, media = make_answer(
                     offer,
                     local,
-                    session_id=self._session_id(),
+                    session_id=self._sdp_id(call),
                     session_version=call.session_version,
                 )
             except (SdpError, SdpNegotiationError) as exc:
@@ -174,9 +175,14 @@ class UaInbound(UaCore):
                 self.tx.send_response(resp, now)
                 return
             body = answer.to_bytes()
+        elif req.method == "UPDATE":  # no offer: a session refresh (RFC 4028); plain 200
+            ok = make_response(req, 200, to_tag=dialog.id.local_tag, headers=headers)
+            dialog.sent_response(req, ok)
+            self.tx.send_response(ok, now)
+            return
         else:
             offer_sdp = make_offer(
-                local, session_id=self._session_id(), session_version=call.session_version
+                local, session_id=self._sdp_id(call), session_version=call.session_version
             )
             call.local_offer = offer_sdp
             body = offer_sdp.to_bytes()

@@ -607,3 +607,37 @@ def test_delayed_offer_answer_arrives_in_ack() -> None:
     update = bob.next_event()
     assert isinstance(update, MediaUpdate)
     assert update.media.remote_address == ("192.0.2.1", 41000)
+
+
+def test_sdp_session_id_is_stable_and_versions_grow() -> None:
+    from ata.sip.sdp import parse_sdp
+
+    alice, bob, net, _handle = _connected()
+    sent: list[bytes] = []
+    original = net.drop
+    net.drop = lambda data: bool(sent.append(data)) or original(data)
+    alice.hold("c1", net.now)
+    net.pump()
+    alice.resume("c1", net.now)
+    net.pump()
+    offers = [parse_message(d) for d in sent if d.startswith(b"INVITE ")]
+    origins = [parse_sdp(m.body).origin for m in offers]
+    first = parse_sdp(alice.calls["c1"].invite.body).origin
+    assert {o.session_id for o in origins} == {first.session_id}
+    assert [int(o.session_version) for o in origins] == [2, 3]
+    del bob
+
+
+def test_update_without_sdp_is_a_refresh() -> None:
+    alice, bob, net, bob_handle = _connected()
+    dialog = alice.calls["c1"].dialog
+    assert dialog is not None
+    sent: list[bytes] = []
+    net.drop = lambda data: bool(sent.append(data))
+    update = dialog.create_request("UPDATE", local_via(alice.config))
+    alice.tx.send_request(update, B, net.now)
+    net.pump()
+    answers = [parse_message(d) for d in sent if d.startswith(b"SIP/2.0")]
+    assert [(r.status, r.cseq.method, r.body) for r in answers] == [(200, "UPDATE", b"")]  # type: ignore[union-attr]
+    assert net.take(B) == []  # no media change reported
+    del bob_handle, bob
