@@ -194,13 +194,27 @@ def _recorder_factory(_daemon: Daemon) -> _PlacedCalls:
 
 
 async def _script(daemon: Daemon, n: Narrator, missing: str) -> bool:
+    return await call_script(daemon, n, missing=missing)
+
+
+async def call_script(
+    daemon: Daemon,
+    n: Narrator,
+    *,
+    dial: str = "1002",
+    number: str = "1002",
+    caller_number: str = "1001",
+    missing: str = "",
+) -> bool:
+    """Phone 1 calls phone 2 by dialling ``dial`` (``number`` after the dial plan); every step
+    is measured at the phones. Returns whether every step held."""
     phone1, phone2 = daemon.sim.phones[0], daemon.sim.phones[1]  # type: ignore[union-attr]
     calls = daemon.calls
     if not missing:
         registered = await _until(lambda: _registered(daemon), 10.0)
         if not n.step(
             registered,
-            "both ports registered with the embedded registrar",
+            "both ports registered",
             str([line.get("registration") for line in daemon.status()["lines"]]),
         ):
             return False
@@ -214,14 +228,14 @@ async def _script(daemon: Daemon, n: Narrator, missing: str) -> bool:
         f"dominant frequencies {tones} Hz, level {phone1.level_dbm0(0.5):.1f} dBm0",
     ):
         return False
-    n.say("phone 1 dials 1002 (DTMF, as real audio on the line)")
-    await phone1.dtmf_dial("1002")
+    n.say(f"phone 1 dials {dial} (DTMF, as real audio on the line)")
+    await phone1.dtmf_dial(dial)
     if missing:
         assert isinstance(calls, _PlacedCalls)  # noqa: S101 - set together with `missing`
         await _until(lambda: bool(calls.placed), 3.0)
         return n.step(
-            calls.placed[-1:] == [(0, "port0-1", "1002")] if calls.placed else False,
-            "the dial plan decided to place a call to 1002",
+            calls.placed[-1:] == [(0, "port0-1", number)] if calls.placed else False,
+            f"the dial plan decided to place a call to {number}",
             f"calls requested: {calls.placed}",
         )
     rang = await phone2.wait_for(lambda: phone2.ringing, 5.0)
@@ -236,7 +250,7 @@ async def _script(daemon: Daemon, n: Narrator, missing: str) -> bool:
         f"first ring {first:.2f} s on",
     )
     n.step(
-        cid is not None and cid.number == "1001",
+        cid is not None and cid.number == caller_number,
         "phone 2 decodes caller ID from the line audio",
         f"{cid.method} number={cid.number} name={cid.name}" if cid else "nothing decoded",
     )
