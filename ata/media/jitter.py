@@ -27,7 +27,8 @@ transits (the window holds the last 10 s):
 * MINIMUM: the 95th percentile of the last 3 s, no guard, shrinking up to five frames a
   second: the lowest latency the network allows;
 * FIXED: the fastest packet of the window plus ``fixed_delay_ms`` (fax, modem): constant delay
-  above the network's floor, no adaptation to jitter.
+  above the network's floor, no adaptation to jitter. With ``plc=False`` (modem/fax
+  pass-through) missing audio is silence rather than a synthesised waveform.
 
 Always clamped to ``min_delay_ms``..``max_delay_ms`` above the fastest packet. Each pop compares
 ``P`` with the goal: below it, a concealed frame is *inserted* (play without advancing, so ``P``
@@ -97,6 +98,7 @@ class JitterConfig:
     shrink_after_s: float = 1.0  # ADAPTIVE: at most one dropped frame per this interval
     max_late_ms: int = 1000  # a packet later than this is "out of window", not just late
     capacity_ms: int = 1000  # furthest ahead of playout a packet may be stored
+    plc: bool = True  # False (fax/modem pass-through): missing audio is played as silence
 
 
 class TransitWindow:
@@ -506,6 +508,8 @@ class JitterBuffer:
             and ts_delta(self._play_ts, self._silence_until) >= 0
         ):
             self._c["lost"] += 1
+        if not self.config.plc:
+            return np.zeros(FRAME, dtype=np.int16), FrameKind.CONCEALED
         return self._plc.conceal(FRAME), FrameKind.CONCEALED
 
     # -- statistics ------------------------------------------------------------------------

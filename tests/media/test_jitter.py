@@ -285,3 +285,22 @@ def test_other_packet_sizes_play_bit_exact() -> None:
         assert np.array_equal(block, signal[start : start + len(block)]), spp
         assert jb.stats().lost == 0
         assert jb.stats().late == 0
+
+
+def test_plc_can_be_disabled_for_modems() -> None:
+    received = [k for k in range(100) if k not in (40, 41)]  # frames 40 and 41 lost
+    jb2 = JitterBuffer(JitterConfig(mode=JitterMode.FIXED, fixed_delay_ms=60, plc=False))
+    arrivals = {k: 50.0 + k * 0.02 + 0.005 for k in received}
+    out = []
+    kinds = []
+    for p in range(100):
+        now = 50.0 + 0.0199 + p * 0.02
+        for k in [k for k, at in arrivals.items() if at <= now]:
+            jb2.put((TS0 + 160 * k) & 0xFFFFFFFF, frame_of(k), arrivals.pop(k))
+        f, kind = jb2.pop(now)
+        out.append(f)
+        kinds.append(kind)
+    concealed = [f for f, k in zip(out, kinds, strict=True) if k is FrameKind.CONCEALED]
+    assert len(concealed) == 2
+    assert all(not f.any() for f in concealed)
+    assert jb2.stats().lost == 2
