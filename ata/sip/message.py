@@ -355,7 +355,8 @@ def error_response(err: SipParseError) -> Response | None:
 def make_cancel(request: Request) -> Request:
     """CANCEL for a pending INVITE (RFC 3261 §9.1): same URI, top Via, tags and CSeq number."""
     out = Headers()
-    out.add("Via", request.top_via)
+    request.top_via  # noqa: B018 - raises SipParseError when there is no usable Via
+    out.add_derived("Via", request.headers.values("Via")[0])  # byte-identical top Via
     out.copy_from(request.headers, "Route")
     for name in ("From", "To", "Call-ID"):
         out.copy_from(request.headers, name)

@@ -231,7 +231,8 @@ class Outgoing:
 def make_ack(invite: Request, response: Response) -> Request:
     """ACK for a 300-699 response to ``invite`` (RFC 3261 §17.1.1.3): same branch."""
     headers = Headers()
-    headers.add("Via", invite.top_via)
+    invite.top_via  # noqa: B018 - raises SipParseError when there is no usable Via
+    headers.add_derived("Via", invite.headers.values("Via")[0])  # same top Via, same branch
     headers.copy_from(invite.headers, "Route")
     headers.copy_from(invite.headers, "From")
     headers.copy_from(response.headers, "To")

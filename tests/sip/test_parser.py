@@ -493,3 +493,18 @@ def test_contact_star_expires_and_header_lists() -> None:
     assert [c.expires for c in many.contacts] == [30, None, 5]
     assert many.require == ["path"]
     assert many.supported == ["outbound", "path"]
+
+
+def test_cancel_and_ack_copy_the_top_via_byte_for_byte() -> None:
+    from ata.sip.transaction import make_ack
+
+    odd = INVITE.replace(
+        b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport",
+        b"Via: SIP/2.0/udp 192.0.2.1:5060 ; Branch=z9hG4bK776asdhds ;rport",
+    )
+    req = parse_message(odd)
+    assert isinstance(req, Request)
+    raw_top = "SIP/2.0/udp 192.0.2.1:5060 ; Branch=z9hG4bK776asdhds ;rport"
+    assert make_cancel(req).headers.get_all("Via") == [raw_top]
+    busy = make_response(req, 486, to_tag="b")
+    assert make_ack(req, busy).headers.get_all("Via") == [raw_top]
