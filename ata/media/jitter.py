@@ -276,6 +276,8 @@ class JitterBuffer:
                 self._horizon = timestamp
                 transit = 0.0
             self._last_transit = transit
+        if self._last_transit is None or abs(transit - self._last_transit) <= _JUMP:
+            # Reordered and late packets count too: they are the ones the delay must cover.
             self._window.add(transit)
         d = ts_delta(timestamp, self._play_ts)
         want = max(int(self._goal - transit), 0)
