@@ -641,3 +641,23 @@ def test_update_without_sdp_is_a_refresh() -> None:
     assert [(r.status, r.cseq.method, r.body) for r in answers] == [(200, "UPDATE", b"")]  # type: ignore[union-attr]
     assert net.take(B) == []  # no media change reported
     del bob_handle, bob
+
+
+def test_2xx_crossing_our_cancel_is_acked_and_byed() -> None:
+    alice, bob, net = pair()
+    incoming = ring_bob(alice, net)
+    net.take(A)
+    net.drop = lambda data: data.startswith(b"CANCEL ")  # the CANCEL is lost
+    assert alice.hang_up("c1", net.now)
+    net.pump()
+    assert net.take(A) == [CallEnded("c1", "local")]
+    assert bob.answer(incoming.handle, net.now)  # Bob answers before any CANCEL arrives
+    net.pump()
+    b_events = net.take(B)
+    assert CallEnded(incoming.handle, "remote-bye") in b_events
+    assert net.take(A) == []  # nothing more for Alice's line: the call was already over
+    net.run(net.now + 100.0)
+    assert alice.calls == {}
+    assert bob.calls == {}
+    assert len(alice.tx) == 0
+    assert len(bob.tx) == 0
