@@ -21,6 +21,9 @@ The driver (``ata.runtime.rtp_session``) owns the sockets and the clock and call
   ``close(now)`` (final report + BYE).
 * ``next_event()`` drains events: DTMF started/ended, SSRC changes, re-latching, RTCP reports,
   BYE.
+* After a new offer/answer: ``set_remote``, ``set_payload_type`` (PCMU ⇄ PCMA),
+  ``set_telephone_event_pt``, ``set_direction`` (hold/resume).
+* ``stats()`` and ``summary()`` (one ``X-RTP-Stat`` style line for the BYE and the call log).
 
 Nothing here raises on bad input: every datagram either is used or is dropped and counted.
 """
