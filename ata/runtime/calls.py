@@ -12,14 +12,16 @@ transport handler. Every message whose Call-ID belongs to a call of a line (a bo
 Call-ID → line table, filled when a call starts) goes to that line's agent; a new INVITE
 goes through the **ghost-call gate** (:class:`CallPolicy`):
 
-1. from an address that is not one of the proxies' resolved addresses → dropped, no answer;
+1. from an address that is not one of the proxies' resolved addresses → dropped, no answer
+   (with ``transport_filter`` the transport already drops everything from such addresses);
 2. not addressed to the user of a line (Request-URI or To user; with
    ``require_registration`` only a line that is registered) → dropped, no answer (or 404 when
    ``silent`` is off);
 
 then it is handed to the line's agent, which answers 100 (transaction layer) and 180 and
-reports :class:`~ata.sip.call.CallIncoming`. Everything else (REGISTER responses, OPTIONS
-pings) goes on to the endpoint as before.
+reports :class:`~ata.sip.call.CallIncoming`. Other requests from a proxy go to the agent of
+the line they name (else the first line), which answers them (481 for an unknown dialog, 200
+for OPTIONS); responses we do not own (the REGISTER transactions') go on to the endpoint.
 
 **Outbound.** After every input an agent's ``datagrams_to_send()`` are sent through the
 endpoint's transport (a failed send becomes ``transport_error`` for the transaction); one
@@ -102,6 +104,10 @@ class CallPolicy:
     proxy_sources_only: bool = True
     require_registration: bool = True
     silent: bool = True  # strangers get no response at all
+    # With proxy_sources_only: also make the transport drop every datagram from elsewhere
+    # (so not even a malformed one is answered 400). Needs a proxy that record-routes (or an
+    # outbound proxy): a far end's in-dialog requests sent straight to us would be dropped.
+    transport_filter: bool = True
 
 
 @dataclass
@@ -198,6 +204,7 @@ class CallManager:
                 "send_errors",
                 "media_errors",
                 "sink_errors",
+                "dropped_malformed",
             ),
             0,
         )
@@ -260,6 +267,9 @@ class CallManager:
         line.trusted = frozenset(trusted)
         for ip in trusted:
             self.endpoint.transport.add_trusted_source(ip)
+        if self.policy.proxy_sources_only and self.policy.transport_filter:
+            everyone = set().union(*(ln.trusted for ln in self.lines if ln is not None))
+            self.endpoint.transport.set_allowed_sources(sorted(everyone))
         if acc.transport == "udp":
             port = self.endpoint.transport.local_address("udp")[1]
             line.local = (SipTransport.route_local_ip(line.proxy), port)
@@ -478,7 +488,10 @@ class CallManager:
         line = self._line(port) if port >= 0 else None
         if line is None or line.agent is None:
             if self._fallback is not None:
-                self._fallback(message, source)
+                try:
+                    self._fallback(message, source)
+                except SipParseError:  # e.g. a response without CSeq: drop and count
+                    self.counters["dropped_malformed"] += 1
             return
         line.agent.receive_message(message, source.address, self.now(), source.transport)
         self._pump(line)
@@ -487,12 +500,15 @@ class CallManager:
         """The port whose agent takes ``message``; -1 = the endpoint; None = drop.
 
         Calls are keyed by (Call-ID, our tag): both ends of a call between two of our own
-        lines share the Call-ID, so the Call-ID alone cannot tell them apart."""
+        lines share the Call-ID, so the Call-ID alone cannot tell them apart. Responses we
+        do not own (the registrations') go to the endpoint; every request is answered by an
+        agent (481 for unknown dialogs, 200 for OPTIONS, 405/501 for other methods)."""
         try:
             call_id = message.call_id
             ours = message.from_.tag if isinstance(message, Response) else message.to.tag
         except SipParseError:
-            return -1
+            self.counters["dropped_malformed"] += 1
+            return None
         if ours:
             owner = self._owner.get((call_id, ours))
             if owner is not None:
@@ -505,7 +521,15 @@ class CallManager:
             return None
         if not ours and message.method in ("INVITE", "CANCEL"):
             return self._route_new_invite(message, source)
-        return -1
+        return self._any_line(message)
+
+    def _any_line(self, request: Request) -> int | None:
+        """The line a stray request is addressed to, else the first line with an agent."""
+        lines = [ln for ln in self.lines if ln is not None and ln.agent is not None]
+        for line in lines:
+            if line.agent is not None and addressed_to(line.agent.config, request):
+                return line.port
+        return lines[0].port if lines else -1
 
     def _trusted(self, source: Source) -> bool:
         return any(ln is not None and source.address[0] in ln.trusted for ln in self.lines)

@@ -43,9 +43,13 @@ pytestmark = [pytest.mark.timeout(60)]
 
 
 @pytest.mark.peers
-async def test_ghost_calls_get_no_answer_and_never_ring(kamailio: Kamailio) -> None:
+@pytest.mark.parametrize("transport_filter", [True, False])
+async def test_ghost_calls_get_no_answer_and_never_ring(
+    kamailio: Kamailio, transport_filter: bool
+) -> None:
+    policy = CallPolicy(transport_filter=transport_filter)
     async with running_manager(
-        kamailio, [account(kamailio, "alice"), account(kamailio, "bob")]
+        kamailio, [account(kamailio, "alice"), account(kamailio, "bob")], policy=policy
     ) as manager:
         alice = PortStandIn(manager, 0, 440)
         bob = PortStandIn(manager, 1, 440)
@@ -68,7 +72,11 @@ async def test_ghost_calls_get_no_answer_and_never_ring(kamailio: Kamailio) -> N
         finally:
             stranger.close()
             same_ip.close()
-        assert manager.counters["ghost_source"] == 1
+        # dropped by the transport's source filter, or else by the manager's INVITE gate
+        dropped_at_transport = manager.endpoint.transport.counters.dropped_source
+        assert (dropped_at_transport, manager.counters["ghost_source"]) == (
+            (1, 0) if transport_filter else (0, 1)
+        )
         assert manager.counters["ghost_user"] == 1
         assert len(alice.of(lp.IncomingCall)) == 1
         assert not bob.events

@@ -6,6 +6,7 @@ up with a BYE)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 
@@ -274,3 +275,70 @@ async def test_line_without_proxy_at_start_retries_until_it_resolves(
     finally:
         await manager.stop(grace=0.5)
         peer.close()
+
+
+def _mutations(rng: random.Random, base: str) -> str:
+    lines = base.split("\n")
+    head_end = lines.index("") if "" in lines else len(lines)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.randrange(6)
+        i = rng.randrange(1, max(2, head_end))
+        if choice == 0 and head_end > 2:
+            del lines[i]
+            head_end -= 1
+        elif choice == 1:
+            lines[i] = lines[i] + ";tag=" + rng.choice(["", "x", "raw1", "\x00", "é"])
+        elif choice == 2:
+            lines[0] = rng.choice(["BYE", "CANCEL", "ACK", "INFO", "OPTIONS", "FOO", "SIP/2.0"]) + (
+                " " + lines[0].split(" ", 1)[1] if " " in lines[0] else ""
+            )
+        elif choice == 3:
+            lines.insert(i, rng.choice(["To: <sip:alice@x>;tag=t", "Call-ID: same", "CSeq: 9 BYE"]))
+            head_end += 1
+        elif choice == 4:
+            lines[i] = lines[i][: rng.randrange(len(lines[i]) + 1)]
+        else:
+            lines[0] = "SIP/2.0 " + rng.choice(["180 Ringing", "200 OK", "487 X", "999 Y"])
+    return "\n".join(lines)
+
+
+async def test_mutated_requests_never_break_routing_and_calls_still_work() -> None:
+    rng = random.Random(4475)
+    peer = RawPeer()
+    stranger = RawPeer("127.0.0.2")
+    manager = await _manager(peer, CallPolicy(silent=False))
+    try:
+        port = PortStandIn(manager, 0, 440)
+        ata = manager.endpoint.transport.local_address("udp")
+        for n in range(300):
+            sender = stranger if n % 3 == 0 else peer
+            user = rng.choice(["alice", "bob", "", "alice;x=1"])
+            text = _mutations(rng, invite(sender, user, ata, sdp(40000)))
+            head, _, body = text.partition("\r\n\r\n")
+            wire = head.replace("\n", "\r\n") + "\r\n\r\n" + body.replace("\n", "\r\n")
+            sender.sock.sendto(wire.encode("utf-8", "replace"), ata)
+            if n % 50 == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        counters = manager.endpoint.transport.counters
+        assert counters.handler_errors == 0
+        for event in port.of(lp.IncomingCall):
+            manager.reject(event.call_id, 486)
+        # still serving: a clean call rings and is answered
+        inv = invite(peer, "alice", ata, sdp(40000))
+        before = len(port.of(lp.IncomingCall))
+        peer.send(inv, ata)
+        for _ in range(100):
+            if len(port.of(lp.IncomingCall)) > before:
+                break
+            await asyncio.sleep(0.02)
+        fresh = port.of(lp.IncomingCall)[before]
+        manager.answer(fresh.call_id)
+        assert manager.media(fresh.call_id) is not None
+        assert counters.dropped_source == 100  # every stranger datagram, at the transport
+        assert await stranger.recv(0.2) is None, "nothing leaks to a stranger"
+        assert counters.handler_errors == 0
+    finally:
+        await manager.stop(grace=0.5)
+        peer.close()
+        stranger.close()
