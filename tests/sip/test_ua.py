@@ -56,6 +56,7 @@ class Net:
         self.handlers: dict[tuple[str, int], Callable[[bytes, tuple[str, int]], None]] = {}
         self.events: dict[tuple[str, int], list[CallEvent]] = {a: [] for a in uas}
         self.sent = 0
+        self.captured: list[bytes] = []
 
     def pump(self) -> None:
         for _ in range(50):
@@ -661,3 +662,74 @@ def test_2xx_crossing_our_cancel_is_acked_and_byed() -> None:
     assert bob.calls == {}
     assert len(alice.tx) == 0
     assert len(bob.tx) == 0
+
+
+def _in_dialog_request(
+    ua: UserAgent, handle: str, method: str, body: bytes = b"", ctype: str | None = None
+) -> Request:
+    dialog = ua.calls[handle].dialog
+    assert dialog is not None
+    headers: list[tuple[str, object]] = [] if ctype is None else [("Content-Type", ctype)]
+    return dialog.create_request(method, local_via(ua.config), headers=headers, body=body)
+
+
+def _answers(net: Net, method: str) -> list[Response]:
+    out = []
+    for data in net.captured:
+        if data.startswith(b"SIP/2.0"):
+            msg = parse_message(data)
+            if isinstance(msg, Response) and msg.cseq.method == method:
+                out.append(msg)
+    return out
+
+
+def _capture(net: Net) -> None:
+    """Record every datagram (dropping none)."""
+    net.captured = []
+    net.drop = lambda data: bool(net.captured.append(data))
+
+
+def test_in_dialog_options_refer_and_bad_reinvite_offers() -> None:
+    alice, bob, net, bob_handle = _connected()
+    _capture(net)
+    for method in ("OPTIONS", "REFER"):
+        alice.tx.send_request(_in_dialog_request(alice, "c1", method), B, net.now)
+    bad = _in_dialog_request(alice, "c1", "INVITE", b"v=0\r\nbroken\r\n", "application/sdp")
+    alice.tx.send_request(bad, B, net.now)
+    gsm_only = (
+        b"v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 3\r\na=rtpmap:3 GSM/8000\r\n"
+    )
+    alice.tx.send_request(
+        _in_dialog_request(alice, "c1", "UPDATE", gsm_only, "application/sdp"), B, net.now
+    )
+    net.pump()
+    assert [r.status for r in _answers(net, "OPTIONS")] == [200]
+    assert [r.status for r in _answers(net, "REFER")] == [501]
+    assert [r.status for r in _answers(net, "INVITE")] == [100, 400]
+    assert [r.status for r in _answers(net, "UPDATE")] == [488]
+    assert bob.calls[bob_handle].state.name == "CONNECTED"  # the call survives bad offers
+    net.take(B)
+
+
+def test_reinvite_without_offer_gets_our_offer_and_answer_in_ack() -> None:
+    alice, bob, net, bob_handle = _connected()
+    _capture(net)
+    reinvite = _in_dialog_request(alice, "c1", "INVITE")
+    alice.tx.send_request(reinvite, B, net.now)
+    net.pump()
+    (ok,) = [r for r in _answers(net, "INVITE") if r.status == 200]
+    assert ok.body.startswith(b"v=0")
+    assert bob.calls[bob_handle].local_offer is not None  # waiting for the answer in the ACK
+    del alice
+
+
+def test_request_in_unknown_dialog_gets_481() -> None:
+    alice, bob, net, _bob_handle = _connected()
+    _capture(net)
+    stray = _in_dialog_request(alice, "c1", "INFO")
+    stray.headers.set("To", "<sip:bob@example.com>;tag=unknown")
+    alice.tx.send_request(stray, B, net.now)
+    net.pump()
+    assert [r.status for r in _answers(net, "INFO")] == [481]
+    del bob
