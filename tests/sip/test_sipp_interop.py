@@ -141,3 +141,69 @@ def test_pi_ata_calls_sipp_and_hangs_up() -> None:
     assert isinstance(events[-1], CallEnded)
     assert events[-1].cause == "local"
     assert rc == 0, f"sipp reported a failed call: {err[-2000:]}"
+
+
+def test_sipp_calls_pi_ata_over_tcp_through_the_stream_framer() -> None:
+    from ata.sip.parser import StreamFramer
+
+    sipp = require_binary("sipp")
+    our_port = free_port()
+    sipp_port = free_port()
+    cfg = UaConfig(
+        user="service",
+        domain=LOOPBACK,
+        local_host=LOOPBACK,
+        local_port=our_port,
+        transport="tcp",
+        audio=AudioConfig(address=LOOPBACK, port=free_port(also_tcp=False)),
+    )
+    ua = UserAgent(cfg)
+    events: list[CallEvent] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((LOOPBACK, our_port))
+        server.listen(1)
+        proc = subprocess.Popen(
+            [sipp, "-sn", "uac", f"{LOOPBACK}:{our_port}", "-s", "service", "-i", LOOPBACK,
+             "-p", str(sipp_port), "-t", "t1", "-m", "1", "-d", "200", "-timeout", "20",
+             "-nostdin"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            server.settimeout(10)
+            conn, peer = server.accept()
+            with conn:
+                framer = StreamFramer()
+                start = now_s()
+                ended = False
+                while not ended and now_s() - start < 15:
+                    conn.settimeout(0.05)
+                    with contextlib.suppress(TimeoutError):
+                        chunk = conn.recv(65535)
+                        if not chunk:
+                            break
+                        framer.feed(chunk)
+                    while (frame := framer.next_message()) is not None:
+                        ua.receive(frame, peer, now_s(), "tcp")
+                    timer = ua.get_timer()
+                    if timer is not None and timer <= now_s():
+                        ua.handle_timer(now_s())
+                    while (ev := ua.next_event()) is not None:
+                        events.append(ev)
+                        if isinstance(ev, CallIncoming):
+                            ua.answer(ev.handle, now_s())
+                        ended = ended or isinstance(ev, CallEnded)
+                    for out in ua.datagrams_to_send():
+                        assert out.transport == "tcp"
+                        conn.sendall(out.data)
+                rc = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    assert isinstance(events[0], CallIncoming)
+    assert isinstance(events[-1], CallEnded)
+    assert events[-1].cause == "remote-bye"
+    assert rc == 0, f"sipp reported a failed call: {err[-2000:]}"
