@@ -46,16 +46,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ata.dsp.cadence import cadence_for_alert_info
 from ata.line import port as lp
 from ata.runtime.call_agent import LineAgent
+from ata.runtime.call_lines import (
+    CallPolicy,
+    CallRecord,
+    LineAccount,
+    LineState,
+    hostport,
+    proxy_uri,
+    resolver_for,
+)
 from ata.runtime.call_media import CallMedia
-from ata.runtime.sip_endpoint import Line, SipEndpoint
+from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import Message, SipTransport, Source
 from ata.sip import call as sc
 from ata.sip.digest import DigestClient
@@ -65,7 +73,16 @@ from ata.sip.registration import RegistrationConfig, RegState
 from ata.sip.sdp import AudioConfig
 from ata.sip.transaction import Address, Outgoing
 from ata.sip.ua_support import UaConfig, addressed_to
-from ata.sip.uri import URI, SipURI
+from ata.sip.uri import SipURI
+
+__all__ = [
+    "CallManager",
+    "CallPolicy",
+    "CallRecord",
+    "LineAccount",
+    "LineState",
+    "PortSink",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,82 +91,6 @@ MAX_TRACKED_CALL_IDS: Final = 512
 DEFAULT_RTP_RANGE: Final = (16384, 32766)
 START_RETRY_MIN: Final = 5.0  # s, first retry of a line whose proxy could not be resolved
 START_RETRY_MAX: Final = 300.0
-
-
-@dataclass(frozen=True)
-class LineAccount:
-    """One port's SIP account. ``domain`` is ``host[:port]`` of the AOR (and the registrar);
-    ``proxy`` the next hop when it differs from the domain; ``outbound_proxy`` forces every
-    request (in dialogs too) through ``host[:port]``."""
-
-    user: str
-    domain: str
-    password: str = field(default="", repr=False)
-    auth_user: str = ""
-    display_name: str = ""
-    proxy: str = ""
-    outbound_proxy: str = ""
-    transport: str = "udp"
-    dtmf_mode: str = "rfc4733"
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
-    register: bool = True
-    expires: int = 3600
-    max_calls: int = 2
-
-
-@dataclass(frozen=True)
-class CallPolicy:
-    """Ghost-call protection for incoming INVITEs (see the module docstring)."""
-
-    proxy_sources_only: bool = True
-    require_registration: bool = True
-    silent: bool = True  # strangers get no response at all
-    # With proxy_sources_only: also make the transport drop every datagram from elsewhere
-    # (so not even a malformed one is answered 400). Needs a proxy that record-routes (or an
-    # outbound proxy): a far end's in-dialog requests sent straight to us would be dropped.
-    transport_filter: bool = True
-
-
-@dataclass
-class CallRecord:
-    """One call as the manager tracks it."""
-
-    call_id: str  # the port's name for it (the agent's handle)
-    port: int
-    incoming: bool
-    media: CallMedia | None = None
-    sip_call_id: str = ""
-    port_told: bool = False  # IncomingCall delivered
-    local_end: bool = False  # the port hung up / rejected: do not echo the end back
-    ended: bool = False
-    setup_started: float = 0.0
-    answered_at: float | None = None
-    dtmf_sent: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LineState:
-    """A configured port: account, agent, registration and next hops."""
-
-    port: int
-    account: LineAccount
-    agent: LineAgent | None = None
-    registration: Line | None = None
-    proxy: Address | None = None
-    trusted: frozenset[str] = frozenset()
-    local: Address = ("127.0.0.1", 5060)
-
-
-def _hostport(text: str, default_port: int | None = None) -> tuple[str, int | None]:
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-        return host, int(port) if port.isdigit() else default_port
-    host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
-    return text, default_port
 
 
 class CallManager:
@@ -208,7 +149,8 @@ class CallManager:
             ),
             0,
         )
-        self.setup_times: list[float] = []  # INVITE sent -> 2xx, seconds (outgoing)
+        # INVITE sent -> 2xx received, seconds, for the last outgoing calls (status, benches)
+        self.setup_times: deque[float] = deque(maxlen=256)
 
     # == life cycle =============================================================================
 
@@ -250,8 +192,8 @@ class CallManager:
 
     async def _start_line(self, line: LineState) -> None:
         acc = line.account
-        domain_host, domain_port = _hostport(acc.domain)
-        hop_host, hop_port = _hostport(acc.proxy or acc.domain)
+        domain_host, domain_port = hostport(acc.domain)
+        hop_host, hop_port = hostport(acc.proxy or acc.domain)
         targets = await self.endpoint.resolver.resolve(hop_host, hop_port, acc.transport)
         if not targets:
             raise LookupError(f"cannot resolve the proxy of line {line.port + 1}")
@@ -259,7 +201,7 @@ class CallManager:
         trusted = {t.address for t in targets}
         outbound: Address | None = None
         if acc.outbound_proxy:
-            ob_host, ob_port = _hostport(acc.outbound_proxy)
+            ob_host, ob_port = hostport(acc.outbound_proxy)
             ob_targets = await self.endpoint.resolver.resolve(ob_host, ob_port, acc.transport)
             if ob_targets:
                 outbound = (ob_targets[0].address, ob_targets[0].port)
@@ -290,7 +232,7 @@ class CallManager:
             max_calls=acc.max_calls,
         )
         creds = DigestClient(acc.auth_user or acc.user, acc.password) if acc.password else None
-        line.agent = LineAgent(config, credentials=creds, resolver=self._resolver_for(line))
+        line.agent = LineAgent(config, credentials=creds, resolver=resolver_for(line))
         if acc.register:
             aor = SipURI(domain_host, user=acc.user, port=domain_port)
             reg = RegistrationConfig(
@@ -298,35 +240,12 @@ class CallManager:
                 password=acc.password,
                 auth_username=acc.auth_user or None,
                 registrar=SipURI(domain_host, port=domain_port),
-                outbound_proxy=self._proxy_uri(acc),
+                outbound_proxy=proxy_uri(acc),
                 display_name=acc.display_name or None,
                 expires=acc.expires,
                 user_agent=self._user_agent,
             )
             line.registration = await self.endpoint.add_registration(reg, acc.transport)
-
-    @staticmethod
-    def _proxy_uri(acc: LineAccount) -> SipURI | None:
-        hop = acc.outbound_proxy or acc.proxy
-        if not hop:
-            return None
-        host, port = _hostport(hop)
-        return SipURI(host, port=port)
-
-    def _resolver_for(self, line: LineState) -> Callable[[URI], Address | None]:
-        domain_host, _ = _hostport(line.account.domain)
-        hop_host, _ = _hostport(line.account.proxy or line.account.domain)
-
-        def resolve(uri: URI) -> Address | None:
-            # Our domain (written "host:port" in the agent's URIs) and the proxy's name are
-            # pre-resolved at start; other names are not looked up in the signalling path.
-            if isinstance(uri, SipURI):
-                host, _ = _hostport(uri.host_bare)
-                if host in (domain_host, hop_host, line.account.domain):
-                    return line.proxy
-            return None
-
-        return resolve
 
     async def stop(self, grace: float = 2.0) -> None:
         """Hang up every call, wait (bounded) for the BYEs to be answered, stop."""
@@ -341,6 +260,9 @@ class CallManager:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:  # media closes and last sends finish in a loop turn or two
+            await asyncio.wait(pending, timeout=0.5)
         for task in list(self._tasks):
             task.cancel()
         if self._own_endpoint:

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from ata.dsp.dtmf import DigitStart, DtmfReceiver
 from ata.line import port as lp
+from ata.runtime.call_lines import hostport as _hostport
 from ata.runtime.call_media import CallMedia
-from ata.runtime.calls import CallManager, CallPolicy, LineAccount, _hostport
+from ata.runtime.calls import CallManager, CallPolicy, LineAccount
 from ata.runtime.calls_config import accounts_from_config, policy_from_config
 from ata.runtime.sip_dns import SipResolver, Target
 from ata.runtime.sip_endpoint import SipEndpoint
