@@ -40,6 +40,7 @@ from hal.line import Feed, Flash, HookTransition, Line, LineEvent, OffHook, OnHo
 log = logging.getLogger(__name__)
 
 Frame = npt.NDArray[np.int16]
+_SILENCE: Frame = np.zeros(FRAME_SAMPLES, np.int16)
 
 
 class FrameSource(Protocol):
@@ -52,6 +53,11 @@ class DtmfReceiver(Protocol):
     """Detects DTMF in 20 ms frames; returns the keys whose tone *began* in this frame."""
 
     def process(self, frame: Frame) -> list[str]: ...
+
+    @property
+    def active(self) -> bool:
+        """A digit's tone is on the line right now."""
+        ...
 
 
 class EchoCanceller(Protocol):
@@ -326,12 +332,19 @@ class PortDriver:
         self._frames += 1
         if self._echo is not None and self._media is not None:
             near = self._echo.process(near, self._played)
+        relaying = False
         if self._dtmf is not None and self.line.off_hook:
             for key in self._dtmf.process(near):
                 self._feed(lp.Digit(key), self.clock.now())
                 self._rearm()
+            relaying = self._dtmf.active
         if self._media is not None:
-            self._media.send_frame(near)
+            # A digit relayed out of band (RFC 4733 / INFO) must not also reach the far end
+            # in band, or its receiver may count it twice: send silence while it sounds.
+            if relaying and getattr(self._media, "dtmf_mode", "rfc4733") != "inband":
+                self._media.send_frame(_SILENCE, silent=True)
+            else:
+                self._media.send_frame(near)
         out = self._next_output()
         self._played = out
         self.audio.write_frame(out)

@@ -70,6 +70,10 @@ class PortDtmfReceiver:
     def process(self, frame: Samples) -> list[str]:
         return [e.digit for e in self._receiver.process(frame) if isinstance(e, DigitStart)]
 
+    @property
+    def active(self) -> bool:
+        return self._receiver.active_digit is not None
+
 
 @dataclass
 class CountryDsp:
