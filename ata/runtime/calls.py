@@ -266,7 +266,7 @@ class CallManager:
         for task in list(self._tasks):
             task.cancel()
         if self._own_endpoint:
-            await self.endpoint.stop()
+            await self.endpoint.stop(grace=grace)
         if self._fallback is not None:
             self.endpoint.transport.handler = self._fallback
             self._fallback = None

@@ -127,6 +127,21 @@ async def test_incoming_identity_cadence_answer_and_remote_bye() -> None:
         assert f"m=audio {leg.local_port} " in ok
         peer.send(ack_for(peer, inv, ok), ata)
         to = header(ok, "To")
+        info = "\n".join(
+            [
+                f"INFO sip:alice@{ata[0]}:{ata[1]} SIP/2.0",
+                f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bKinfo1",
+                "Max-Forwards: 70",
+                f"From: {header(inv, 'From')}",
+                f"To: {to}",
+                f"Call-ID: {header(inv, 'Call-ID')}",
+                "CSeq: 2 INFO",
+                "Content-Type: application/dtmf-relay",
+            ]
+        )
+        peer.send(info + "\r\n\r\nSignal=#\nDuration=160\n", ata)
+        await peer.expect("SIP/2.0 200")
+        assert await port.wait(lp.RemoteDtmf) == lp.RemoteDtmf(incoming.call_id, "#")
         bye = (
             "\n".join(
                 [
@@ -136,7 +151,7 @@ async def test_incoming_identity_cadence_answer_and_remote_bye() -> None:
                     f"From: {header(inv, 'From')}",
                     f"To: {to}",
                     f"Call-ID: {header(inv, 'Call-ID')}",
-                    "CSeq: 2 BYE",
+                    "CSeq: 3 BYE",
                 ]
             )
             + "\r\n\r\n"

@@ -343,3 +343,68 @@ async def test_mutated_requests_never_break_routing_and_calls_still_work() -> No
         await manager.stop(grace=0.5)
         peer.close()
         stranger.close()
+
+
+class _TableResolver(SipResolver):
+    """Names to loopback peers (no DNS in tests)."""
+
+    def __init__(self, table: dict[str, RawPeer]) -> None:
+        super().__init__()
+        self.table = table
+
+    async def resolve(
+        self,
+        host: str,
+        port: int | None = None,
+        transport: str | None = None,
+        *,
+        secure: bool = False,
+    ) -> list[Target]:
+        peer = self.table.get(host)
+        return [] if peer is None else [Target(peer.host, peer.port, "udp")]
+
+
+async def test_outbound_proxy_carries_register_invite_and_bye() -> None:
+    domain_peer, outbound = RawPeer(), RawPeer()
+    resolver = _TableResolver({"sip.example": domain_peer, "ob.example": outbound})
+    endpoint = SipEndpoint(TransportConfig(host="127.0.0.1", udp_port=0), resolver=resolver)
+    acct = LineAccount(
+        user="alice",
+        domain="sip.example",
+        password="pw",
+        outbound_proxy="ob.example",
+        display_name="Alice A",
+    )
+    manager = CallManager(endpoint, [acct], rtp_port_range=(47000, 47998), own_endpoint=True)
+    await manager.start()
+    try:
+        ata = endpoint.transport.local_address("udp")
+        register = await outbound.expect("REGISTER sip:sip.example SIP/2.0")
+        assert "<sip:ob.example;lr>" in header(register, "Route")
+        port = PortStandIn(manager, 0, 440)
+        manager.place_call(0, "port0-1", "200")
+        inv = await outbound.expect("INVITE sip:200@sip.example SIP/2.0")
+        assert header(inv, "From").startswith('"Alice A" <sip:alice@sip.example>')
+        reply = "\n".join(
+            [
+                "SIP/2.0 200 OK",
+                f"Via: {header(inv, 'Via')}",
+                f"From: {header(inv, 'From')}",
+                f"To: {header(inv, 'To')};tag=far",
+                f"Call-ID: {header(inv, 'Call-ID')}",
+                f"CSeq: {header(inv, 'CSeq')}",
+                f"Contact: <sip:200@{domain_peer.host}:{domain_peer.port}>",
+                "Content-Type: application/sdp",
+            ]
+        )
+        outbound.send(reply + "\r\n\r\n" + sdp(40000), ata)
+        await port.wait(lp.CallAnswered)
+        await outbound.expect("ACK sip:200@")
+        manager.hang_up("port0-1")
+        bye = await outbound.expect("BYE sip:200@")
+        assert "X-RTP-Stat" in bye
+        assert await domain_peer.recv(0.2) is None, "nothing bypassed the outbound proxy"
+    finally:
+        await manager.stop(grace=0.3)
+        domain_peer.close()
+        outbound.close()
