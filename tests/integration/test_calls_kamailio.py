@@ -262,3 +262,36 @@ async def test_call_between_two_ata_lines_audio_both_ways(kamailio: Kamailio) ->
         assert not manager.calls
     assert abs(dominant_hz(alice.heard_audio()[-4000:]) - 1200.0) < 10
     assert abs(dominant_hz(bob.heard_audio()[-4000:]) - 500.0) < 10
+
+
+async def test_far_end_hold_and_resume_through_reinvite(
+    kamailio: Kamailio, baresip_factory: Callable[..., Baresip], tone_wav: Callable[..., Path]
+) -> None:
+    phone = baresip_phone(baresip_factory, kamailio, "carol", tone_wav(PHONE_HZ))
+    async with running_manager(kamailio, [account(kamailio, "alice")]) as manager:
+        port = PortStandIn(manager, 0, ATA_HZ)
+        manager.place_call(0, "port0-1", "carol")
+        await port.wait(lp.CallAnswered)
+        await in_thread(phone.wait_event, "CALL_ESTABLISHED", timeout=5)
+        leg = manager.media("port0-1")
+        assert leg is not None
+        await port.talk("port0-1", 0.4)
+        await in_thread(phone.command, "hold")
+        for _ in range(100):
+            if leg.negotiated is not None and not leg.negotiated.direction.sends:
+                break
+            await asyncio.sleep(0.02)
+        assert leg.negotiated is not None
+        assert leg.negotiated.direction.value == "recvonly", "held: we only receive"
+        sent = leg.rtp.stats().packets_sent
+        await port.talk("port0-1", 0.4)
+        assert leg.rtp.stats().packets_sent == sent, "no RTP towards a phone that holds us"
+        await in_thread(phone.command, "resume")
+        for _ in range(100):
+            if leg.negotiated.direction.sends:
+                break
+            await asyncio.sleep(0.02)
+        await port.talk("port0-1", 0.4)
+        assert leg.rtp.stats().packets_sent > sent + 10
+        manager.hang_up("port0-1")
+        await in_thread(phone.wait_event, "CALL_CLOSED", timeout=5)
