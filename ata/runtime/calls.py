@@ -297,6 +297,7 @@ class CallManager:
             out.append(
                 {
                     "sip_user": line.account.user,
+                    "ready": line.agent is not None,  # proxy resolved, calls possible
                     "registration": reg.registration.state.value if reg is not None else "off",
                     "calls": calls,
                 }

@@ -260,13 +260,15 @@ async def test_line_without_proxy_at_start_retries_until_it_resolves(
     await manager.start()  # does not raise: the line retries in the background
     try:
         line = manager.lines[0]
-        assert line is not None and line.agent is None
+        assert line is not None
+        assert manager.status()[0]["registration"] == "off"
+        assert not manager.status()[0]["ready"]
         port = PortStandIn(manager, 0, 440)
         for _ in range(100):
-            if line.agent is not None:
+            if manager.status()[0]["ready"]:
                 break
             await asyncio.sleep(0.02)
-        assert line.agent is not None
+        assert manager.status()[0]["ready"]
         assert resolver.calls == 3
         manager.place_call(0, "port0-1", "100")
         inv = await peer.expect("INVITE sip:100@proxy.invalid")
