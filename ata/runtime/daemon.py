@@ -184,6 +184,7 @@ class Daemon:
                 self.calls,
                 windows=hook_windows(cfg),
                 on_change=self._port_changed,
+                observer=self.call_log.observe,
             )
             self.ports.append(driver)
             attach = getattr(self.calls, "attach", None)
