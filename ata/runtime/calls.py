@@ -123,6 +123,9 @@ class CallManager:
         ]
         self.sinks: dict[int, PortSink] = dict(sinks or {})
         self._sink_lookup = sink_lookup
+        # Called with (port call_id, RTP report) when a call that carried media is over
+        # (e.g. ``CallLog.attach_rtp``).
+        self.on_media_closed: Callable[[str, dict[str, Any]], None] | None = None
         self.policy = policy or CallPolicy()
         self.rtp_host = rtp_host
         self.rtp_port_range = rtp_port_range
@@ -628,11 +631,26 @@ class CallManager:
         record.ended = True
         self.calls.pop(record.call_id, None)
         if record.media is not None:
-            self._spawn(self._close_media(record.media))
+            self._spawn(self._close_media(record.call_id, record.media))
 
-    async def _close_media(self, media: CallMedia) -> None:
+    async def _close_media(self, call_id: str, media: CallMedia) -> None:
         summary = await media.close()
-        log.info("call media closed: %s", summary)
+        log.info("call %s media: %s", call_id, summary)
+        if self.on_media_closed is not None and media.frames_sent + media.frames_pulled > 0:
+            stats = media.rtp.stats()
+            report: dict[str, Any] = {
+                "summary": summary,
+                "packets_sent": stats.packets_sent,
+                "packets_received": stats.packets_received,
+                "lost": stats.lost,
+                "jitter_ms": round(stats.jitter_ms, 1),
+                "duration_s": round(stats.duration_s, 1),
+                "codec": "PCMU" if media.rtp.media.payload_type == 0 else "PCMA",
+            }
+            try:
+                self.on_media_closed(call_id, report)
+            except Exception:  # an observer must not break call teardown
+                log.exception("on_media_closed observer failed")
 
     # == plumbing ===============================================================================
 

@@ -104,7 +104,8 @@ def build_call_manager(
 
 def daemon_call_factory(daemon: Any) -> CallManager:
     """``Daemon(config, call_factory=daemon_call_factory)``: events reach each port's
-    ``PortDriver.call_event`` (looked up in ``daemon.ports`` when an event is delivered)."""
+    ``PortDriver.call_event`` (looked up in ``daemon.ports`` when an event is delivered);
+    RTP reports of finished calls go to ``daemon.call_log.attach_rtp`` when it exists."""
 
     def lookup(port: int) -> PortSink | None:
         for driver in daemon.ports:
@@ -113,4 +114,9 @@ def daemon_call_factory(daemon: Any) -> CallManager:
                 return sink
         return None
 
-    return build_call_manager(daemon.config, sink_lookup=lookup)
+    manager = build_call_manager(daemon.config, sink_lookup=lookup)
+    call_log = getattr(daemon, "call_log", None)
+    attach = getattr(call_log, "attach_rtp", None)
+    if callable(attach):
+        manager.on_media_closed = attach
+    return manager

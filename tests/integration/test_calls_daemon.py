@@ -67,6 +67,13 @@ async def test_virtual_phone_calls_baresip_and_is_called_back(
         phone.on_hook()
         await in_thread(far.wait_event, "CALL_CLOSED", timeout=10)
         assert abs(dominant_hz(heard) - 1000) < 10, "the phone heard baresip's tone"
+        for _ in range(50):
+            records = daemon.call_log.recent(1)
+            if records and records[0]["rtp"]:
+                break
+            await asyncio.sleep(0.02)
+        assert records[0]["direction"] == "out" and records[0]["number"] == "1001"
+        assert records[0]["rtp"]["packets_received"] > 50, records[0]
         assert abs(dominant_hz(decoded_recording(far)[-8000:]) - 440) < 10
         # incoming: baresip calls alice, the phone rings with caller ID, goes off hook
         await asyncio.sleep(0.5)
