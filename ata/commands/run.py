@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
             log.error("%s: %s", path, error)
         return 2
     host, _, port = args.api.rpartition(":")
-    options = DaemonOptions(board=args.board, api_host=host or "127.0.0.1", api_port=int(port))
+    options = DaemonOptions(
+        board=args.board, api_host=host or "127.0.0.1", api_port=int(port), config_path=path
+    )
 
     async def main() -> None:
         from ata.runtime.sip_calls import sip_calls

@@ -51,7 +51,7 @@ from board.select import select_board
 from hal.clock import Clock, MonotonicClock
 from hal.hook import DigitCoding, HookWindows
 from hal.sim.phone import VirtualPhone
-from provisioning.diff import diff_configs
+from provisioning.diff import ConfigDiff, diff_configs
 from provisioning.schema import Config
 from provisioning.schema import Line as LineConfig
 from provisioning.status import load_status
@@ -59,6 +59,7 @@ from provisioning.store import save_config
 
 if TYPE_CHECKING:
     from ata.runtime.admin import DaemonAdmin
+    from provisioning.driver import Provisioner
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class Daemon:
         self.logs = RecentLogHandler()
         self._admin: web.AppRunner | None = None
         self._admin_impl: DaemonAdmin | None = None
+        self.provisioner: Provisioner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- life cycle -------------------------------------------------------------------------
@@ -194,6 +196,7 @@ class Daemon:
         await self.calls.start()
         await self._start_api()
         await self._start_admin()
+        self._start_provisioning()
         if self.options.freeze_gc:
             gc.collect()
             gc.freeze()
@@ -222,6 +225,8 @@ class Daemon:
             await self._runner.cleanup()
         if self._admin is not None:
             await self._admin.cleanup()
+        if self.provisioner is not None:
+            self.provisioner.stop()
         for task in list(self._tasks):
             task.cancel()
         log.info("pi-ata stopped")
@@ -257,6 +262,39 @@ class Daemon:
         if self._admin_impl is None:
             self._admin_impl = DaemonAdmin(self, self.logs)
         return self._admin_impl
+
+    def _start_provisioning(self) -> None:
+        """Profile provisioning runs when the daemon owns a config file and rules (or DHCP)
+        can name a profile; each applied profile goes through :meth:`apply_config`."""
+        path = self.options.config_path
+        prov = self.config.provisioning
+        if path is None or not (prov.profile_rules or prov.dhcp_discovery):
+            return
+        from provisioning.driver import Provisioner
+        from provisioning.sysinfo import device_info
+
+        status = self.options.status_path or path.with_name("provisioning-status.json")
+        self.options.status_path = status
+
+        async def applied(config: Config, _diff: ConfigDiff) -> None:
+            await self.apply_config(config, save=False)
+
+        self.provisioner = Provisioner(
+            config_path=path,
+            status_path=status,
+            device=device_info(__version__),
+            on_applied=applied,
+            dial_plan_parser=DialPlan.parse,
+            proxy_addresses=self._proxy_addresses,
+        )
+        self.provisioner.start()
+        self.spawn(self.provisioner.run())
+
+    def _proxy_addresses(self) -> list[str]:
+        """Addresses SIP NOTIFY check-sync is accepted from: the lines' resolved proxies."""
+        manager = getattr(self.calls, "manager", None)
+        lines = getattr(manager, "lines", None) or []
+        return sorted({ip for line in lines if line is not None for ip in line.trusted})
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, cancelled at stop (phone actions from the admin)."""
