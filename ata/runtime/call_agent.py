@@ -20,7 +20,6 @@ from dataclasses import replace
 
 from ata.sip.call import Call, CallState
 from ata.sip.dialog import Dialog
-from ata.sip.message import Request, Response
 from ata.sip.sdp import AudioConfig, Direction
 from ata.sip.ua import UserAgent
 from ata.sip.ua_support import local_via
@@ -77,15 +76,6 @@ class LineAgent(UserAgent):
         return None if call is None else call.state
 
     # -- overrides ----------------------------------------------------------------------------
-
-    def _retry_with_auth(self, call: Call, req: Request, resp: Response, now: float) -> bool:
-        # DigestClient.rejected() reads "a challenge after we answered this realm" as wrong
-        # credentials, and nothing resets it after a call: without this, every INVITE after
-        # the line's first authenticated one would fail with 407. The first challenge of
-        # each call starts afresh; a second one in the same call is still a refusal.
-        if call.auth_attempts == 0 and self.credentials is not None:
-            self.credentials.reset()
-        return super()._retry_with_auth(call, req, resp, now)
 
     def _local_audio(self, call: Call) -> AudioConfig:
         audio = call.extra.get(AUDIO_KEY)
