@@ -290,6 +290,12 @@ class Daemon:
         self.provisioner.start()
         self.spawn(self.provisioner.run())
 
+    def check_sync(self, source_ip: str) -> bool:
+        """A proxy asked for a resync (SIP NOTIFY check-sync): True when one was scheduled."""
+        if self.provisioner is None:
+            return False
+        return self.provisioner.on_check_sync(source_ip)
+
     def _proxy_addresses(self) -> list[str]:
         """Addresses SIP NOTIFY check-sync is accepted from: the lines' resolved proxies."""
         manager = getattr(self.calls, "manager", None)

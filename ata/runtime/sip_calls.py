@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ from ata.runtime.call_media import CallMedia
 from ata.runtime.calls import CallManager, CallPolicy, LineAccount
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_registrar import RegistrarServer
-from ata.runtime.sip_transport import TransportConfig
+from ata.runtime.sip_transport import Message, Source, TransportConfig
+from ata.sip.message import Request, make_response
 from provisioning.schema import Config
 
 if TYPE_CHECKING:
@@ -40,7 +42,12 @@ class SipCalls:
     registrar_host: str = "0.0.0.0"  # noqa: S104 - LAN phones register to it
     manager: CallManager | None = None
     registrar: RegistrarServer | None = None
+    # Called with the source IP of a NOTIFY "Event: check-sync"/"resync" from a proxy; returns
+    # whether a resync was scheduled (200) or refused (403). None: answered 403.
+    on_check_sync: Callable[[str], bool] | None = None
+    resync_requests: int = 0
     _sinks: dict[int, Any] = field(default_factory=dict)
+    _next: Callable[[Message, Source], None] | None = None
 
     def attach(self, port: int, sink: Any) -> None:
         self._sinks[port] = sink
@@ -114,6 +121,33 @@ class SipCalls:
             rtp_port_range=(cfg.network.rtp_port_min, cfg.network.rtp_port_max),
         )
         await self.manager.start()
+        # In front of the call manager: out-of-dialog NOTIFY check-sync (provisioning).
+        sip_transport = endpoint.transport
+        self._next = sip_transport.handler
+        sip_transport.handler = self._on_message
+
+    def _on_message(self, message: Message, source: Source) -> None:
+        if isinstance(message, Request) and message.method == "NOTIFY" and _is_resync(message):
+            self._check_sync(message, source)
+            return
+        if self._next is not None:
+            self._next(message, source)
+
+    def _check_sync(self, request: Request, source: Source) -> None:
+        """Resync on a NOTIFY from one of the lines' proxies; strangers get no answer at all."""
+        manager = self.manager
+        trusted = {ip for line in (manager.lines if manager else []) if line for ip in line.trusted}
+        ip = source.address[0]
+        if ip not in trusted:
+            log.warning("NOTIFY check-sync from %s (not a proxy of ours): dropped", ip)
+            return
+        accepted = self.on_check_sync(ip) if self.on_check_sync is not None else False
+        self.resync_requests += int(accepted)
+        log.info("NOTIFY check-sync from proxy %s: %s", ip, "resync" if accepted else "refused")
+        if manager is not None:
+            manager.endpoint.transport.send_response(
+                make_response(request, 200 if accepted else 403), source
+            )
 
     async def stop(self) -> None:
         if self.manager is not None:
@@ -169,6 +203,11 @@ class SipCalls:
         return self._m().media(call_id)
 
 
+def _is_resync(request: Request) -> bool:
+    event = (request.headers.get("Event") or request.headers.get("o") or "").split(";")[0]
+    return event.strip().lower() in ("check-sync", "resync") and not request.to.tag
+
+
 def sip_calls(daemon: Daemon) -> SipCalls:
     """The daemon's call factory: the SIP side for ``daemon.config``."""
     config = daemon.config
@@ -177,4 +216,6 @@ def sip_calls(daemon: Daemon) -> SipCalls:
     if port is None:
         port = config.network.local_port
     host = daemon.options.registrar_host
-    return SipCalls(config, registrar_port=port if standalone else None, registrar_host=host)
+    calls = SipCalls(config, registrar_port=port if standalone else None, registrar_host=host)
+    calls.on_check_sync = daemon.check_sync
+    return calls
