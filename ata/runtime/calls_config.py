@@ -1,7 +1,8 @@
 """From the provisioned :class:`provisioning.schema.Config` to a running
 :class:`~ata.runtime.calls.CallManager`: accounts per port, ghost-call policy, transport.
 
-Wiring in the daemon (``Daemon(config, call_factory=daemon_call_factory)``)::
+The daemon's call factory is :func:`ata.runtime.sip_calls.sip_calls` (which also runs the
+embedded registrar and answers NOTIFY check-sync); by hand::
 
     manager = build_call_manager(config, sink_lookup=...)   # owns its SipEndpoint
     await manager.start()        # binds SIP, resolves proxies, registers, routes calls
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from ata.runtime.calls import CallManager, CallPolicy, LineAccount, PortSink
 from ata.runtime.sip_endpoint import SipEndpoint
@@ -100,23 +100,3 @@ def build_call_manager(
         user_agent=user_agent,
         sink_lookup=sink_lookup,
     )
-
-
-def daemon_call_factory(daemon: Any) -> CallManager:
-    """``Daemon(config, call_factory=daemon_call_factory)``: events reach each port's
-    ``PortDriver.call_event`` (looked up in ``daemon.ports`` when an event is delivered);
-    RTP reports of finished calls go to ``daemon.call_log.attach_rtp`` when it exists."""
-
-    def lookup(port: int) -> PortSink | None:
-        for driver in daemon.ports:
-            if driver.port == port:
-                sink: PortSink = driver.call_event
-                return sink
-        return None
-
-    manager = build_call_manager(daemon.config, sink_lookup=lookup)
-    call_log = getattr(daemon, "call_log", None)
-    attach = getattr(call_log, "attach_rtp", None)
-    if callable(attach):
-        manager.on_media_closed = attach
-    return manager

@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ata.runtime.call_media import CallMedia
-from ata.runtime.calls import CallManager, CallPolicy, LineAccount
+from ata.runtime.calls import CallManager
+from ata.runtime.calls_config import accounts_from_config, policy_from_config, transport_from_config
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_registrar import RegistrarServer
-from ata.runtime.sip_transport import Message, Source, TransportConfig
+from ata.runtime.sip_transport import Message, Source
 from ata.sip.message import Request, make_response
 from provisioning.schema import Config
 
@@ -46,6 +47,8 @@ class SipCalls:
     # whether a resync was scheduled (200) or refused (403). None: answered 403.
     on_check_sync: Callable[[str], bool] | None = None
     resync_requests: int = 0
+    # Receives (call_id, RTP summary) when a call's media closes (the call log).
+    on_media_closed: Callable[[str, dict[str, Any]], None] | None = None
     _sinks: dict[int, Any] = field(default_factory=dict)
     _next: Callable[[Message, Source], None] | None = None
 
@@ -72,54 +75,31 @@ class SipCalls:
             )
             await self.registrar.start()
             log.info("embedded registrar on port %d (%d users)", self.registrar.port, len(users))
-        accounts: list[LineAccount | None] = []
-        for line in cfg.lines:
-            if not line.enabled or not line.user:
-                accounts.append(None)
-                continue
-            own = not line.proxy
-            accounts.append(
-                LineAccount(
-                    user=line.user,
-                    domain=domain if own else line.proxy,
-                    password=line.password,
-                    auth_user=line.auth_user,
-                    display_name=line.display_name,
-                    # The co-located registrar is every request's next hop (an IP-literal
-                    # domain would otherwise be sent to directly, on port 5060).
-                    proxy=line.proxy,
-                    outbound_proxy=(
-                        f"{LOOPBACK}:{self.registrar.port}"
-                        if own and self.registrar
-                        else line.outbound_proxy
-                    ),
-                    transport="udp" if own else cfg.network.transport,
-                    dtmf_mode=line.dtmf_mode,
-                    codecs=tuple(line.codecs),
-                    expires=line.registration.expires if not own else 600,
-                )
-            )
-        own_port = 0 if self.registrar_port is not None else cfg.network.local_port
-        transport = TransportConfig(
-            host="0.0.0.0",  # noqa: S104 - calls come from the LAN/proxy
-            udp_port=own_port,
-            tcp_port=0 if cfg.network.transport != "udp" else None,
-            rate_per_second=float(cfg.security.rate_limit_per_s),
-            rate_burst=float(cfg.security.rate_limit_burst),
-        )
+        accounts = accounts_from_config(cfg, standalone_domain=domain or None)
+        if self.registrar is not None:
+            # The co-located registrar is every standalone request's next hop (an IP-literal
+            # domain would otherwise be sent to directly, on port 5060).
+            hop = f"{LOOPBACK}:{self.registrar.port}"
+            accounts = [
+                replace(acc, outbound_proxy=hop, transport="udp", expires=600)
+                if acc is not None and not line.proxy
+                else acc
+                for acc, line in zip(accounts, cfg.lines, strict=True)
+            ]
+        transport = transport_from_config(cfg)
+        if self.registrar is not None:
+            transport.udp_port = 0  # the registrar owns network.local_port
+            transport.tcp_port = None
         endpoint = SipEndpoint(transport)
-        policy = CallPolicy(
-            proxy_sources_only=cfg.security.restrict_source_to_proxy,
-            require_registration=cfg.security.check_request_uri_user,
-        )
         self.manager = CallManager(
             endpoint,
             accounts,
             sinks=self._sinks,
-            policy=policy,
+            policy=policy_from_config(cfg),
             own_endpoint=True,
             rtp_port_range=(cfg.network.rtp_port_min, cfg.network.rtp_port_max),
         )
+        self.manager.on_media_closed = self.on_media_closed
         await self.manager.start()
         # In front of the call manager: out-of-dialog NOTIFY check-sync (provisioning).
         sip_transport = endpoint.transport
@@ -218,4 +198,5 @@ def sip_calls(daemon: Daemon) -> SipCalls:
     host = daemon.options.registrar_host
     calls = SipCalls(config, registrar_port=port if standalone else None, registrar_host=host)
     calls.on_check_sync = daemon.check_sync
+    calls.on_media_closed = daemon.call_log.attach_rtp
     return calls

@@ -1,5 +1,5 @@
 """The whole chain: the daemon on the simulated board with the CallManager as its call side
-(``daemon_call_factory``), a virtual phone on port 1, Kamailio, and baresip as the far end.
+(``sip_calls``), a virtual phone on port 1, Kamailio, and baresip as the far end.
 The phone dials by DTMF, talks a tone, hears baresip's tone; baresip calls back and the phone
 rings with caller ID."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ata.runtime.calls_config import daemon_call_factory
 from ata.runtime.daemon import Daemon, DaemonOptions
+from ata.runtime.sip_calls import sip_calls
 from provisioning.schema import Config, Line, Network
 from tests.integration.calls_support import (
     baresip_phone,
@@ -43,16 +43,16 @@ async def test_virtual_phone_calls_baresip_and_is_called_back(
             )
         ],
     )
-    daemon = Daemon(config, daemon_call_factory, options=DaemonOptions(api_port=0, freeze_gc=False))
+    daemon = Daemon(config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False))
     await daemon.start()
     try:
         manager = daemon.calls
         assert manager is not None
         for _ in range(100):
-            if manager.status()[0].get("registration") == "registered":
+            if manager.status()[0]["registration"]["state"] == "registered":
                 break
             await asyncio.sleep(0.05)
-        assert manager.status()[0]["registration"] == "registered"
+        assert manager.status()[0]["registration"]["state"] == "registered"
         phone = daemon.phone(1)
         assert phone is not None
         # outgoing: off hook, dial 1001 by DTMF, baresip answers automatically
