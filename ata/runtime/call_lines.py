@@ -9,12 +9,14 @@ resolver is a table lookup and the signalling path never waits for DNS.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ata.runtime.call_agent import LineAgent
 from ata.runtime.call_media import CallMedia
 from ata.runtime.sip_endpoint import Line
+from ata.sip.registration import RegState
 from ata.sip.transaction import Address
 from ata.sip.uri import URI, SipURI
 
@@ -127,3 +129,26 @@ def resolver_for(line: LineState) -> Callable[[URI], Address | None]:
         return None
 
     return resolve
+
+
+def line_status(line: LineState | None, calls: Iterable[CallRecord]) -> dict[str, Any]:
+    """One port's registration state and calls, for the API ({} for a port without SIP)."""
+    if line is None:
+        return {}
+    reg = line.registration
+    return {
+        "sip_user": line.account.user,
+        "ready": line.agent is not None,  # proxy resolved, calls possible
+        "registration": reg.registration.state.value if reg is not None else "off",
+        "calls": [
+            {"call_id": r.call_id, "incoming": r.incoming, "ended": r.ended}
+            for r in calls
+            if r.port == line.port
+        ],
+    }
+
+
+def line_registered(line: LineState) -> bool:
+    if line.registration is None:
+        return False
+    return line.registration.registration.state in (RegState.REGISTERED, RegState.REFRESHING)

@@ -59,6 +59,8 @@ from ata.runtime.call_lines import (
     LineAccount,
     LineState,
     hostport,
+    line_registered,
+    line_status,
     proxy_uri,
     resolver_for,
 )
@@ -69,7 +71,7 @@ from ata.sip import call as sc
 from ata.sip.digest import DigestClient
 from ata.sip.errors import SipParseError
 from ata.sip.message import Request, Response
-from ata.sip.registration import RegistrationConfig, RegState
+from ata.sip.registration import RegistrationConfig
 from ata.sip.sdp import AudioConfig
 from ata.sip.transaction import Address, Outgoing
 from ata.sip.ua_support import UaConfig, addressed_to
@@ -250,6 +252,22 @@ class CallManager:
             )
             line.registration = await self.endpoint.add_registration(reg, acc.transport)
 
+    async def replace_line(self, port: int, account: LineAccount | None) -> None:
+        """Take a changed account into use on one port: its calls end, the old account
+        un-registers and the new one registers; other ports and their calls are untouched."""
+        old = self._line(port)
+        if old is not None:
+            for record in list(self.calls.values()):
+                if record.port == port and not record.ended:
+                    self.hang_up(record.call_id)
+            if old.registration is not None:
+                await self.endpoint.remove_registration(old.registration)
+        self.lines.extend([None] * (port + 1 - len(self.lines)))
+        new = None if account is None else LineState(port, account)
+        self.lines[port] = new
+        if new is not None and not await self._try_start_line(new):
+            self._spawn(self._retry_line(new))
+
     async def stop(self, grace: float = 2.0) -> None:
         """Hang up every call, wait (bounded) for the BYEs to be answered, stop."""
         for record in list(self.calls.values()):
@@ -286,32 +304,11 @@ class CallManager:
 
     def status(self) -> list[dict[str, Any]]:
         """Per port: registration state and current calls (for the API)."""
-        out: list[dict[str, Any]] = []
-        for line in self.lines:
-            if line is None:
-                out.append({})
-                continue
-            reg = line.registration
-            calls = [
-                {"call_id": r.call_id, "incoming": r.incoming, "ended": r.ended}
-                for r in self.calls.values()
-                if r.port == line.port
-            ]
-            out.append(
-                {
-                    "sip_user": line.account.user,
-                    "ready": line.agent is not None,  # proxy resolved, calls possible
-                    "registration": reg.registration.state.value if reg is not None else "off",
-                    "calls": calls,
-                }
-            )
-        return out
+        return [line_status(line, self.calls.values()) for line in self.lines]
 
     def registered(self, port: int) -> bool:
         line = self._line(port)
-        if line is None or line.registration is None:
-            return False
-        return line.registration.registration.state in (RegState.REGISTERED, RegState.REFRESHING)
+        return line is not None and line_registered(line)
 
     # == CallControl ============================================================================
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ata.runtime.call_lines import LineAccount
 from ata.runtime.call_media import CallMedia
 from ata.runtime.calls import CallManager
 from ata.runtime.calls_config import accounts_from_config, policy_from_config, transport_from_config
@@ -24,6 +25,7 @@ from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_registrar import RegistrarServer
 from ata.runtime.sip_transport import Message, Source
 from ata.sip.message import Request, make_response
+from provisioning.diff import ConfigDiff
 from provisioning.schema import Config
 
 if TYPE_CHECKING:
@@ -61,8 +63,7 @@ class SipCalls:
         cfg = self.config
         domain = ""
         if self.registrar_port is not None:
-            users = {u.user: u.password for u in cfg.registrar.users}
-            users.update({ln.user: ln.password for ln in cfg.lines if not ln.proxy and ln.user})
+            users = _registrar_users(cfg)
             # On loopback (demo, tests) the domain is the address itself; on the LAN it is the
             # configured realm name, and phones use the Pi's address as their proxy.
             domain = LOOPBACK if self.registrar_host == LOOPBACK else cfg.registrar.realm
@@ -75,17 +76,7 @@ class SipCalls:
             )
             await self.registrar.start()
             log.info("embedded registrar on port %d (%d users)", self.registrar.port, len(users))
-        accounts = accounts_from_config(cfg, standalone_domain=domain or None)
-        if self.registrar is not None:
-            # The co-located registrar is every standalone request's next hop (an IP-literal
-            # domain would otherwise be sent to directly, on port 5060).
-            hop = f"{LOOPBACK}:{self.registrar.port}"
-            accounts = [
-                replace(acc, outbound_proxy=hop, transport="udp", expires=600)
-                if acc is not None and not line.proxy
-                else acc
-                for acc, line in zip(accounts, cfg.lines, strict=True)
-            ]
+        accounts = self._accounts(cfg, domain or None)
         transport = transport_from_config(cfg)
         if self.registrar is not None:
             transport.udp_port = 0  # the registrar owns network.local_port
@@ -105,6 +96,20 @@ class SipCalls:
         sip_transport = endpoint.transport
         self._next = sip_transport.handler
         sip_transport.handler = self._on_message
+
+    def _accounts(self, cfg: Config, domain: str | None) -> list[LineAccount | None]:
+        accounts = accounts_from_config(cfg, standalone_domain=domain)
+        if self.registrar is None:
+            return accounts
+        # The co-located registrar is every standalone request's next hop (an IP-literal
+        # domain would otherwise be sent to directly, on port 5060).
+        hop = f"{LOOPBACK}:{self.registrar.port}"
+        return [
+            replace(acc, outbound_proxy=hop, transport="udp", expires=600)
+            if acc is not None and not line.proxy
+            else acc
+            for acc, line in zip(accounts, cfg.lines, strict=True)
+        ]
 
     def _on_message(self, message: Message, source: Source) -> None:
         if isinstance(message, Request) and message.method == "NOTIFY" and _is_resync(message):
@@ -128,6 +133,23 @@ class SipCalls:
             manager.endpoint.transport.send_response(
                 make_response(request, 200 if accepted else 403), source
             )
+
+    async def apply_config(self, new: Config, changes: ConfigDiff) -> None:
+        """Re-register only the lines whose account changed; the others keep their calls."""
+        self.config = new
+        if self.manager is None:
+            return
+        if changes.restart_transport:
+            log.warning("SIP transport settings changed: they take effect at the next restart")
+        domain = None
+        if self.registrar is not None and self.registrar.core is not None:
+            self.registrar.set_users(_registrar_users(new))
+            domain = self.registrar.core.config.domain
+        accounts = self._accounts(new, domain)
+        for index in sorted(changes.lines_to_reregister(len(new.lines))):
+            if index < len(accounts):
+                log.info("line %d: account changed, registering again", index + 1)
+                await self.manager.replace_line(index, accounts[index])
 
     async def stop(self) -> None:
         if self.manager is not None:
@@ -181,6 +203,13 @@ class SipCalls:
 
     def media(self, call_id: str) -> CallMedia | None:
         return self._m().media(call_id)
+
+
+def _registrar_users(cfg: Config) -> dict[str, str]:
+    """The embedded registrar's accounts: the configured users plus the ports' own."""
+    users = {u.user: u.password for u in cfg.registrar.users}
+    users.update({ln.user: ln.password for ln in cfg.lines if not ln.proxy and ln.user})
+    return users
 
 
 def _is_resync(request: Request) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Coroutine, Mapping
@@ -93,6 +94,12 @@ class RegistrarServer:
         for task in list(self._tasks):
             task.cancel()
         await self.transport.close()
+
+    def set_users(self, users: Mapping[str, str]) -> None:
+        """New accounts (a changed configuration): takes effect with the next request."""
+        self._params = (self._params[0], dict(users), *self._params[2:])
+        if self.core is not None:
+            self.core.config = dataclasses.replace(self.core.config, users=dict(users))
 
     def now(self) -> float:
         return self._loop.time() if self._loop is not None else 0.0
