@@ -152,6 +152,13 @@ class HookFlash(_Section, frozen=True):
         100
     )
     max_ms: Annotated[int, _doc("Longest on-hook time taken as a flash, ms.", ge=50, le=3000)] = 900
+    relay: Annotated[
+        bool,
+        _doc(
+            "Send a flash in a call to the far end (RFC 4733 event 16, or SIP INFO) instead of "
+            "ignoring it."
+        ),
+    ] = False
 
 
 class PulseDialing(_Section, frozen=True):
@@ -227,6 +234,20 @@ class Line(_Section, frozen=True):
     pulse_dialing: Annotated[PulseDialing, _doc("Rotary dialing.")] = field(
         default_factory=PulseDialing
     )
+    polarity_reversal: Annotated[
+        bool,
+        _doc(
+            "Reverse the line polarity while a call is answered (payphones, call-accounting boxes)."
+        ),
+    ] = False
+    disconnect_ms: Annotated[
+        int,
+        _doc(
+            "Open the loop this long when the far end hangs up (CPC / K-break); 0 = off.",
+            ge=0,
+            le=2000,
+        ),
+    ] = 0
 
 
 class Security(_Section, frozen=True):

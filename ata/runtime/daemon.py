@@ -96,7 +96,9 @@ def port_settings(line: LineConfig, dsp: CountryDsp) -> PortSettings:
         ring_cadence=ring_from_script(line.ring_cadence).segments,
         caller_id_timing=_CID_TIMING[dsp.cid_method],
         caller_id_burst_s=dsp.caller_id_burst_s(),
-        flash_mode=FlashMode.IGNORE,
+        flash_mode=FlashMode.RELAY if line.hook_flash.relay else FlashMode.IGNORE,
+        polarity_on_answer=line.polarity_reversal,
+        cpc_on_far_hangup_s=line.disconnect_ms / 1000.0,
     )
 
 
