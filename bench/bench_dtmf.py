@@ -1,9 +1,14 @@
 """DTMF receiver benchmark: pi-ata vs spandsp's dtmf_rx (ctypes), and multimon-ng where it applies.
 
-Run: ``python bench/bench_dtmf.py [--speech-minutes 30] [--trials 48]``
+Run: ``python bench/bench_dtmf.py [--speech-minutes 30] [--trials 48] [--baseline REV]
+[--cost-only]``
 
 Prints
-1. cost in µs per 20 ms frame on the same audio (silence, speech, continuous DTMF) and the ratio;
+1. cost in µs per 20 ms frame on the same audio (silence, speech, continuous DTMF, DTMF in
+   noise): mean (best of the repetitions), median and 99th percentile per frame, and the ratio to
+   spandsp. ``--baseline REV`` also times ``ata/dsp/dtmf.py`` as it was at git revision REV
+   (loaded from ``git show`` into a temporary module), interleaved with the current one in the
+   same run, and checks both report the same events;
 2. detection tables, all after a G.711 µ-law round trip: sensitivity (level per tone),
    frequency offset, twist, white-noise SNR, tone/burst duration, and talk-off counts on an
    espeak-ng speech corpus, dial tone + speech, and synthetic music chords.
@@ -15,12 +20,15 @@ from __future__ import annotations
 import argparse
 import ctypes.util
 import difflib
+import importlib.util
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -63,15 +71,52 @@ def score(expected: str, got: str) -> int:
     return sum(b.size for b in m.get_matching_blocks())
 
 
-def per_frame_us(fn: Callable[[np.ndarray], object], x: np.ndarray, repeat: int = 3) -> float:
+def frame_costs(fn: Callable[[np.ndarray], object], x: np.ndarray) -> np.ndarray:
+    """µs spent by ``fn`` on each 20 ms frame of ``x``."""
     frames = [x[i : i + 160] for i in range(0, x.shape[0] - 159, 160)]
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for f in frames:
-            fn(f)
-        best = min(best, time.perf_counter() - t0)
-    return best / len(frames) * 1e6
+    costs = np.empty(len(frames))
+    clock = time.perf_counter_ns
+    for k, f in enumerate(frames):
+        t0 = clock()
+        fn(f)
+        costs[k] = clock() - t0
+    return costs / 1000.0
+
+
+def summary(runs: list[np.ndarray]) -> tuple[float, float, float]:
+    """Mean (best run), median and 99th percentile (median over runs) in µs per frame."""
+    return (
+        min(float(r.mean()) for r in runs),
+        float(np.median([np.median(r) for r in runs])),
+        float(np.median([np.percentile(r, 99) for r in runs])),
+    )
+
+
+def load_baseline(rev: str) -> ModuleType:
+    """``ata/dsp/dtmf.py`` as of git revision ``rev``, imported as a separate module."""
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:ata/dsp/dtmf.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench_dtmf_base_")) / "dtmf_baseline.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("dtmf_baseline", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["dtmf_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def events_of(receiver_type: type, x: np.ndarray) -> list[str]:
+    rx = receiver_type()
+    out: list[str] = []
+    for i in range(0, x.shape[0] - 159, 160):
+        out += [repr(e) for e in rx.process(x[i : i + 160])]
+    return out
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -86,6 +131,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--speech-minutes", type=float, default=30.0)
     ap.add_argument("--trials", type=int, default=48, help="digits per table cell")
+    ap.add_argument("--repeat", type=int, default=5, help="timing repetitions per input")
+    ap.add_argument("--baseline", metavar="REV", help="also time dtmf.py as of git revision REV")
+    ap.add_argument("--cost-only", action="store_true", help="skip the detection tables")
     args = ap.parse_args()
     lib = ctypes.util.find_library("spandsp")
     mm = shutil.which("multimon-ng") and shutil.which("sox")
@@ -109,23 +157,48 @@ def main() -> int:
     )
     speech_audio = np.concatenate(speech) if speech else music_chords(60.0)
     dtmf_audio = build(DIGITS * 20, 0.05, 0.05, rng)
+    noisy_audio = build(DIGITS * 20, 0.05, 0.05, rng, snr=20.0)
     silence = np.zeros(8000 * 20, dtype=np.int16)
+    base = load_baseline(args.baseline) if args.baseline else None
     rows = []
     for label, audio in (
         ("silence", silence),
         ("speech" if speech else "music", speech_audio[: 8000 * 120]),
         ("DTMF 50/50 ms", dtmf_audio),
+        ("DTMF 50/50 ms, SNR 20 dB", noisy_audio),
     ):
-        ours = per_frame_us(DtmfReceiver().process, audio)
-        row = [label, f"{ours:.1f}"]
+        if base is not None and events_of(base.DtmfReceiver, audio) != events_of(
+            DtmfReceiver, audio
+        ):
+            print(f"WARNING: baseline {args.baseline} and current differ on {label}")
+        ours_runs: list[np.ndarray] = []
+        base_runs: list[np.ndarray] = []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            ours_runs.append(frame_costs(DtmfReceiver().process, audio))
+            if base is not None:
+                base_runs.append(frame_costs(base.DtmfReceiver().process, audio))
+        ours = summary(ours_runs)
+        row = [label, *(f"{v:.1f}" for v in ours)]
+        if base is not None:
+            ref_b = summary(base_runs)
+            row += [*(f"{v:.1f}" for v in ref_b), f"{ref_b[0] / ours[0]:.2f}x"]
         if lib:
-            ref = SpanDspDtmf(lib)
-            theirs = per_frame_us(ref.feed, audio)
-            ref.close()
-            row += [f"{theirs:.1f}", f"{ours / theirs:.1f}x"]
+            theirs = []
+            for _ in range(args.repeat):
+                ref = SpanDspDtmf(lib)
+                theirs.append(frame_costs(ref.feed, audio))
+                ref.close()
+            t_mean = summary(theirs)[0]
+            row += [f"{t_mean:.1f}", f"{ours[0] / t_mean:.1f}x"]
         rows.append(row)
-    hdr = ["audio", "pi-ata µs/frame"] + (["spandsp µs/frame", "ratio"] if lib else [])
-    table("Cost per 20 ms frame (best of 3)", hdr, rows)
+    hdr = ["audio", "pi-ata mean", "median", "p99"]
+    if base is not None:
+        hdr += [f"{args.baseline} mean", "median", "p99", "speed-up"]
+    hdr += ["spandsp mean", "ratio"] if lib else []
+    table(f"Cost per 20 ms frame, µs ({args.repeat} runs; mean = best run)", hdr, rows)
+    if args.cost_only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
 
     # 2. detection tables -------------------------------------------------------------------
     def cell(**kw: float) -> list[str]:
