@@ -190,6 +190,11 @@ class FskDemodulator:
         s = self._soft
         return float(s[i0] * (1.0 - f) + s[i0 + 1] * f)
 
+    def _carrier_at(self, t: float) -> bool:
+        """Whether the carrier detector was on at absolute time t."""
+        i = round(t) - self._base
+        return 0 <= i < self._carrier.size and bool(self._carrier[i])
+
     def _uart(self) -> list[FskChar]:
         out: list[FskChar] = []
         s, c = self._soft, self._carrier
@@ -225,6 +230,11 @@ class FskDemodulator:
                 self._pos = float(self._base + i - 1)
                 break
             if self._at(edge + 0.5 * spb) >= 0.0:  # glitch, not a start bit
+                self._pos = float(self._base + i + 1)
+                continue
+            if not self._carrier_at(edge + 9.5 * spb):
+                # The carrier ended inside this "character": the drop from mark to silence at
+                # the end of a burst looks like a start bit; it is not one.
                 self._pos = float(self._base + i + 1)
                 continue
             value = 0

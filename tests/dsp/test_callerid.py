@@ -307,3 +307,13 @@ def test_demodulator_tolerates_gaps_clock_offset_and_level(
     chars = rx.push(np.concatenate([x, np.zeros(100)]))
     assert bytes(c.value for c in chars) == data
     assert all(c.framing_ok for c in chars)
+
+
+@pytest.mark.parametrize("standard", list(FskStandard))
+def test_end_of_burst_right_after_a_zero_byte_is_not_a_character(standard: FskStandard) -> None:
+    """Regression (found by hypothesis): the drop from the last stop bit to silence looked like
+    a start bit, so a burst ending in 0x00 decoded as two characters."""
+    bits = np.concatenate([np.ones(30, np.int8), uart_bits(b"\x00")])
+    x = FskModulator(standard.spec, -3.0).modulate(bits)[:-1]
+    chars = FskDemodulator(standard.spec).push(np.concatenate([x, np.zeros(100)]))
+    assert [(c.value, c.framing_ok) for c in chars] == [(0, True)]
