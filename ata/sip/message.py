@@ -344,6 +344,8 @@ def error_response(err: SipParseError) -> Response | None:
             return None
     try:
         for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+            for value in src.get_all(name):
+                check_header_value(value)  # nothing that cannot be echoed safely (raw NUL)
             out.copy_from(src, name)
         status = err.status if 300 <= err.status <= 699 else 400
         reason = err.reason if err.reason.isprintable() and len(err.reason) < 120 else None

@@ -140,6 +140,9 @@ def _best_effort_headers(head: bytes, is_request: bool) -> Headers | None:
         return None
 
 
+_RAW_NUL = re.compile(r"(?<!\\)\x00")
+
+
 def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE) -> Request | Response:
     """Parse one SIP message from a datagram (or from a frame cut by :class:`StreamFramer`)."""
     skip = 0
@@ -160,6 +163,12 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE) -> Request | Resp
     lines = text.split("\n")
     fields = _head_fields(lines[1:], is_request)
     headers = Headers._trusted(fields)
+    if _RAW_NUL.search(text):
+        # A NUL outside a quoted-pair is invalid and can never be echoed back (Call-ID, tags):
+        # 400 when the essential headers are clean, else no answer can be built: dropped.
+        raise SipParseError(
+            "NUL byte in the header section", is_request=is_request, headers=headers
+        )
     start = lines[0][:-1] if lines[0].endswith("\r") else lines[0]
     try:
         length = _content_length(fields)

@@ -20,7 +20,9 @@ FORBIDDEN_IN_VALUE: Final = frozenset("\r\n\x00")
 Params = dict[str, str | None]
 TOKEN_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _PARAM_VALUE_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:]+\Z")
-_FORBIDDEN_RE: Final = re.compile(r"[\r\n\x00]")
+# CR and LF always; NUL unless escaped as a quoted-pair (backslash NUL is legal inside a
+# quoted string, RFC 3261 section 25.1; RFC 4475 3.1.1.2 uses it).
+_FORBIDDEN_RE: Final = re.compile(r"[\r\n]|(?<!\\)\x00")
 
 
 def is_token(text: str) -> bool:

@@ -508,3 +508,26 @@ def test_cancel_and_ack_copy_the_top_via_byte_for_byte() -> None:
     assert make_cancel(req).headers.get_all("Via") == [raw_top]
     busy = make_response(req, 486, to_tag="b")
     assert make_ack(req, busy).headers.get_all("Via") == [raw_top]
+
+
+def test_raw_nul_in_a_header_is_refused_and_cannot_be_echoed() -> None:
+    """Regression (found by the UA fuzz test): a Call-ID holding a raw NUL was accepted, and
+    answering it raised while copying the Call-ID. A quoted-pair NUL stays legal (RFC 4475
+    3.1.1.2)."""
+    from ata.sip.message import error_response
+
+    raw = (
+        b"OPTIONS sip:u@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:u@example.com>\r\n"
+        b"Call-ID: \x00abc\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    with pytest.raises(SipParseError) as info:
+        parse_message(raw)
+    assert "NUL" in info.value.reason
+    assert error_response(info.value) is None  # nothing safe to answer with: dropped
+    quoted = raw.replace(b"Call-ID: \x00abc", b"Call-ID: abc").replace(
+        b"To: <sip", b'To: "x\\\x00y" <sip'
+    )
+    message = parse_message(quoted)
+    assert message.call_id == "abc"
+    assert b'"x\\\x00y"' in message.to_bytes()
