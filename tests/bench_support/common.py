@@ -245,6 +245,22 @@ def proc_rss_mib(pid: int) -> float:
     return math.nan
 
 
+def proc_memory(pid: int) -> dict[str, float]:
+    """PSS and USS (private pages) in MiB from ``/proc/PID/smaps_rollup``."""
+    values: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                values[parts[0][:-1]] = int(parts[1]) / 1024.0
+    return {
+        "pss": values.get("Pss", math.nan),
+        "uss": values.get("Private_Clean", 0.0) + values.get("Private_Dirty", 0.0)
+        if "Private_Dirty" in values
+        else math.nan,
+    }
+
+
 # --- baresip -------------------------------------------------------------------------------
 
 

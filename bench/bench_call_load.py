@@ -1,0 +1,465 @@
+"""Calls under load: RTP send-interval jitter, CPU per call-second and RSS of the whole daemon
+with two ports in a call (all DSP running), against baresip 1.0 sending from ``aufile``.
+
+Run: ``python bench/bench_call_load.py [--seconds 60] [--quick] [--no-baresip] [--profile]``.
+Prints numbers and ratios; never pass/fail.
+
+pi-ata: the real daemon (``ata.runtime.daemon.Daemon`` with the SIP call manager, the embedded
+registrar and the simulated board: real ProSLIC driver on the register model, SimCodec on the
+monotonic clock, virtual phones) runs in a **child process**. Phone 1 dials 1002 (DTMF as line
+audio), phone 2 answers, and both phones keep talking (a tone each) for the whole run, so both
+ports run the full per-frame pipeline: echo canceller → DTMF receiver → RTP send; jitter buffer
+→ playout. Both call legs live in the daemon (port 1 ⇄ port 2), i.e. two calls' worth of port
+work. The RTP send times are taken from a ``tcpdump`` capture on ``lo`` (kernel timestamps,
+nanosecond pcap) of the daemon's two streams. CPU is ``utime + stime`` of the child from
+``/proc/PID/stat`` across the measured window; RSS is ``VmRSS`` at its end. The CPU includes the
+simulator (SLIC model, SimCodec, virtual phones' line analysis), which a real board replaces with
+ALSA and SPI; ``--profile`` prints where the time goes (cProfile, in a separate run).
+
+baresip: one instance (``audio_source aufile``, a long 1 kHz WAV) dials a probe process that
+answers SIP and reflects every RTP packet back (so baresip's receive path and jitter buffer run
+too); once with one call, once with two calls. Its packets are timestamped by the probe's
+socket (``SO_TIMESTAMPNS``, the same kernel instant on loopback as the capture).
+
+Reported per stream: |interval − 20 ms| p50/p99/max, RFC 3550 interarrival jitter J, and drift
+of wall clock against RTP timestamps (least-squares slope of transit time, ppm, and end-to-end
+ms). Targets from the media issue: p99 ≤ 0.5 ms, max ≤ 3 ms, J ≤ 0.2 ms, drift ≤ 50 ppm,
+daemon RSS with two calls ≤ 60 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import pstats
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.bench_support.common import (  # noqa: E402
+    BaresipSetup,
+    PcapCapture,
+    Probe,
+    baresip_available,
+    cpu_model,
+    pacing_stats,
+    proc_cpu_seconds,
+    proc_memory,
+    proc_rss_mib,
+    start_baresip,
+    streams,
+    uptime,
+)
+
+TARGETS = {"dev_p99_ms": 0.5, "dev_max_ms": 3.0, "jitter_J_ms": 0.2, "drift_ppm": 50.0}
+PI4 = (3.0, 4.0)
+ZERO2W = (10.0, 14.0)
+
+
+# --- the daemon, in a child process ---------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _daemon_child(calls: int, talk_s: float, profile: bool) -> None:
+    from ata.runtime.daemon import Daemon, DaemonOptions
+    from ata.runtime.demo import demo_config
+    from ata.runtime.sip_calls import sip_calls
+
+    options = DaemonOptions(
+        api_port=0, admin_listen="", registrar_port=_free_port(), registrar_host="127.0.0.1"
+    )
+    daemon = Daemon(demo_config(), sip_calls, options=options)
+    await daemon.start()
+    loop = asyncio.get_running_loop()
+    info: dict[str, Any] = {}
+    try:
+        for _ in range(300):  # up to 15 s for both ports to register
+            if _registered(daemon):
+                break
+            await asyncio.sleep(0.05)
+        info["registered"] = _registered(daemon)
+        assert daemon.sim is not None
+        phone1, phone2 = daemon.sim.phones[0], daemon.sim.phones[1]
+        if calls:
+            phone1.off_hook()
+            await asyncio.sleep(0.6)
+            await phone1.dtmf_dial("1002")
+            info["rang"] = await phone2.wait_for(lambda: phone2.ringing, 8.0)
+            phone2.off_hook()
+            await asyncio.sleep(1.0)
+            # The phones render their whole tone up front: keep it to the window's length.
+            phone1.play_tone((700.0,), talk_s, -12.0)
+            phone2.play_tone((1250.0,), talk_s, -12.0)
+            await asyncio.sleep(1.0)
+            info["states"] = [p.status().state for p in daemon.ports]
+            info["rtp_ports"] = [port for leg in _legs(daemon) for port in [leg.local_rtp[1]]]
+        profiler = cProfile.Profile() if profile else None
+        slips0 = daemon.sim.codec.clock_slips
+        print("ready " + json.dumps(info), flush=True)
+        if profiler is not None:
+            profiler.enable()
+        await loop.run_in_executor(None, sys.stdin.readline)  # the parent's "stop"
+        if profiler is not None:
+            profiler.disable()
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+            info["profile"] = text.getvalue()
+        info["clock_slips"] = daemon.sim.codec.clock_slips - slips0
+        info["wake_late_ms"] = _codec_lateness(daemon.sim.codec)
+        media = []
+        for rtp in _legs(daemon):
+            if rtp is not None:
+                s = rtp.stats()
+                jb = s.jitter_buffer
+                media.append(
+                    {
+                        "sent": s.packets_sent,
+                        "received": s.packets_received,
+                        "lost": s.lost,
+                        "concealed": jb.concealed if jb else None,
+                        "jb_delay_ms": round(jb.delay_ms, 1) if jb else None,
+                    }
+                )
+        info["media"] = media
+        info["states_end"] = [p.status().state for p in daemon.ports]
+        if calls:
+            phone2.on_hook()
+            await asyncio.sleep(0.5)
+            phone1.on_hook()
+            await asyncio.sleep(0.3)
+    finally:
+        await daemon.stop()
+    print("done " + json.dumps(info), flush=True)
+
+
+def _legs(daemon: Any) -> list[Any]:
+    """The RtpSession of each port's current call."""
+    legs = []
+    for driver in daemon.ports:
+        call_id = driver.machine.call_id
+        leg = daemon.calls.media(call_id) if call_id and daemon.calls else None
+        rtp = getattr(leg, "rtp", None)
+        if rtp is not None:
+            legs.append(rtp)
+    return legs
+
+
+def _codec_lateness(codec: Any) -> dict[str, float]:
+    """How late the SimCodec woke after each 20 ms deadline (its recent wake-up times)."""
+    start = getattr(codec, "_start", None)
+    times = list(codec.tick_times)
+    if start is None or len(times) < 10 or codec.clock_slips:
+        return {}
+    first = codec.ticks - len(times)
+    late = np.array(
+        [(t - (start + (first + i + 1) * codec.period)) * 1000.0 for i, t in enumerate(times)]
+    )
+    return {
+        "p50": round(float(np.percentile(late, 50)), 3),
+        "p99": round(float(np.percentile(late, 99)), 3),
+        "max": round(float(late.max()), 3),
+    }
+
+
+def _registered(daemon: Any) -> bool:
+    lines = daemon.status()["lines"]
+    return bool(lines) and all(
+        (line.get("registration") or {}).get("state") == "registered" for line in lines
+    )
+
+
+class DaemonRun:
+    """The daemon child: start, wait until its calls are up, measure a window, stop."""
+
+    def __init__(self, calls: int, talk_s: float, *, profile: bool = False) -> None:
+        args = [sys.executable, __file__, "--child-daemon", str(calls), str(talk_s)]
+        if profile:
+            args.append("--profile")
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        self.ready: dict[str, Any] = {}
+        self.done: dict[str, Any] = {}
+
+    def wait_ready(self, timeout: float = 40.0) -> bool:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                return False
+            if line.startswith("ready "):
+                self.ready = json.loads(line[6:])
+                return True
+        return False
+
+    def stop(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        for line in out.splitlines():
+            if line.startswith("done "):
+                self.done = json.loads(line[5:])
+        return self.done
+
+
+def measure_daemon(calls: int, seconds: float, pcap: PcapCapture | None) -> dict[str, Any]:
+    capturing = pcap.start() if pcap is not None else False
+    run = DaemonRun(calls, seconds + 20.0)
+    result: dict[str, Any] = {"calls": calls, "seconds": seconds}
+    try:
+        if not run.wait_ready():
+            result["error"] = "the daemon did not come up (or its call did not connect)"
+            return result
+        result["ready"] = run.ready
+        pid = run.proc.pid
+        t0, c0 = time.monotonic(), proc_cpu_seconds(pid)
+        time.sleep(seconds)  # the measurement window (benchmark choreography)
+        t1, c1 = time.monotonic(), proc_cpu_seconds(pid)
+        result["cpu_s"] = c1 - c0
+        result["wall_s"] = t1 - t0
+        result["rss_mib"] = proc_rss_mib(pid)
+        result["memory"] = proc_memory(pid)
+        result["window_ns"] = (time.time_ns() - int((t1 - t0) * 1e9), time.time_ns())
+    finally:
+        result["done"] = run.stop()
+        if capturing and pcap is not None:
+            rows = pcap.stop()
+            lo, hi = result.get("window_ns", (0, 0))
+            ours = set(run.ready.get("rtp_ports", []))
+            # Only the daemon's own streams: other programs may use lo meanwhile.
+            result["streams"] = {
+                key: pacing_stats(r)
+                for key, r in streams([row for row in rows if lo <= row[0] <= hi]).items()
+                if key[0] in ours and len(r) > 50
+            }
+    return result
+
+
+# --- baresip --------------------------------------------------------------------------------
+
+
+def measure_baresip(calls: int, seconds: float) -> dict[str, Any]:
+    from ata.dsp.wavio import write_wav
+    from ata.runtime.media_clock import tone_frames
+
+    work = Path(tempfile.mkdtemp(prefix="bench-load-baresip-"))
+    wav = work / "tone.wav"
+    gen = tone_frames(1000.0, 6000.0)
+    write_wav(wav, np.concatenate([gen(k) for k in range(int((seconds + 20) / 0.02))]))
+    probe = Probe("reflect", seconds + 6.0 + 2.0 * calls)
+    result: dict[str, Any] = {"calls": calls, "seconds": seconds}
+    ua = None
+    try:
+        ua = start_baresip(
+            work / "ua", BaresipSetup(source=f"aufile,{wav}", player="aufile,/dev/null"), wav
+        )
+        for _ in range(calls):
+            ua.command("dial", f"sip:probe@127.0.0.1:{probe.sip_port}")
+            time.sleep(1.0)  # let each call set up; benchmark choreography
+        pid = ua.process.pid
+        time.sleep(0.5)
+        c0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = proc_cpu_seconds(pid), time.monotonic()
+        result["cpu_s"] = c1 - c0
+        result["wall_s"] = t1 - t0
+        result["rss_mib"] = proc_rss_mib(pid)
+        result["calls_listed"] = str(ua.command("listcalls").get("data", "")).count("sip:")
+        with contextlib.suppress(Exception):
+            ua.command("hangup")
+            ua.command("hangup")
+    except Exception as exc:  # a peer failing must not stop the benchmark
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if ua is not None:
+            ua.stop()
+    data = probe.result()
+    by_ssrc: dict[int, list[tuple[int, int, int]]] = {}
+    for ns, ssrc, seq, ts, pt, _port in data.get("rows", []):
+        if pt == 0:
+            by_ssrc.setdefault(ssrc, []).append((ns, seq, ts))
+    result["answered"] = data.get("calls", 0)
+    result["streams"] = {
+        f"ssrc {ssrc:08x}": pacing_stats(rows[50:-50])  # skip set-up and tear-down
+        for ssrc, rows in by_ssrc.items()
+        if len(rows) > 150
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def _pacing_row(label: str, s: dict[str, float]) -> None:
+    if "dev_p50_ms" not in s:
+        print(f"  {label:<34} no data ({s.get('packets', 0):.0f} packets)")
+        return
+    missed = [
+        name
+        for name, limit in TARGETS.items()
+        if (abs(s[name]) if name == "drift_ppm" else s[name]) > limit
+    ]
+    verdict = "targets met" if not missed else "MISSED: " + ", ".join(missed)
+    print(
+        f"  {label:<34} {s['packets']:>6.0f} {s['dev_p50_ms']:7.3f} {s['dev_p99_ms']:7.3f} "
+        f"{s['dev_max_ms']:7.3f} {s['jitter_J_ms']:7.3f} {s['drift_ppm']:+8.1f} "
+        f"{s['drift_ms']:+8.2f}  {verdict}"
+    )
+
+
+def _pacing_header() -> None:
+    print(
+        f"  {'stream':<34} {'pkts':>6} {'p50':>7} {'p99':>7} {'max':>7} {'J':>7} "
+        f"{'ppm':>8} {'drift':>8}   (|Δ−20ms| and J in ms; drift ms end to end)"
+    )
+    print(f"  {'targets':<34} {'':>6} {'':>7} {'≤0.5':>7} {'≤3':>7} {'≤0.2':>7} {'≤±50':>8}")
+
+
+def _cpu_line(label: str, r: dict[str, Any], legs: int) -> float | None:
+    if "cpu_s" not in r:
+        print(f"  {label:<40} not measured: {r.get('error', 'no data')}")
+        return None
+    per_s = float(r["cpu_s"]) / float(r["wall_s"]) * 1000.0  # ms of CPU per second
+    per_call = per_s / legs if legs else per_s
+    what = f"{per_call:7.2f} ms CPU per call-second" if legs else f"{per_s:7.2f} ms CPU per second"
+    print(f"  {label:<40} {what}  ({per_s / 10.0:5.2f} % of one core)  RSS {r['rss_mib']:6.1f} MiB")
+    return per_call
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child-daemon":
+        asyncio.run(_daemon_child(int(sys.argv[2]), float(sys.argv[3]), "--profile" in sys.argv))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured window per run")
+    parser.add_argument("--quick", action="store_true", help="10 s windows")
+    parser.add_argument("--no-baresip", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="also profile the daemon's calls")
+    args = parser.parse_args()
+    seconds = 10.0 if args.quick else args.seconds
+    print("Calls under load: send-interval jitter, CPU per call-second, RSS")
+    print(f"  machine: {cpu_model()}; {uptime()}; Python {sys.version.split()[0]}")
+    print(f"  window {seconds:.0f} s per run\n")
+
+    pcap = PcapCapture()
+    busy = measure_daemon(2, seconds, pcap)
+    idle = measure_daemon(0, min(seconds, 20.0), None)
+    reason = "baresip: skipped (--no-baresip)" if args.no_baresip else baresip_available()
+    b1: dict[str, Any] = {"error": reason}
+    b2: dict[str, Any] = {"error": reason}
+    if not reason:
+        b1 = measure_baresip(1, seconds)
+        b2 = measure_baresip(2, seconds)
+
+    print("RTP send intervals (kernel timestamps on lo)")
+    _pacing_header()
+    if busy.get("streams"):
+        for n, (key, s) in enumerate(sorted(busy["streams"].items()), 1):
+            _pacing_row(f"pi-ata daemon, port leg {n} (:{key[0]})", s)
+    else:
+        why = busy.get("error") or pcap.reason or "no RTP captured"
+        print(f"  pi-ata daemon: send pacing not measured ({why})")
+    for label, r in (("baresip 1 call", b1), ("baresip 2 calls", b2)):
+        if r.get("streams"):
+            for key, s in sorted(r["streams"].items()):
+                _pacing_row(f"{label}, {key}", s)
+        else:
+            print(f"  {label}: {r.get('error') or 'no stream received'}")
+    ours = [s for s in busy.get("streams", {}).values() if "dev_p99_ms" in s]
+    theirs = [s for s in b1.get("streams", {}).values() if "dev_p99_ms" in s]
+    if ours and theirs:
+        worst = max(s["dev_p99_ms"] for s in ours)
+        ref = max(s["dev_p99_ms"] for s in theirs)
+        j_ours = max(s["jitter_J_ms"] for s in ours)
+        j_ref = max(s["jitter_J_ms"] for s in theirs)
+        print(f"  ratio pi-ata / baresip (1 call): p99 {worst / ref:.2f}, J {j_ours / j_ref:.2f}")
+
+    print("\nCPU and memory (utime+stime from /proc/PID/stat over the window; VmRSS at its end)")
+    ours_cpu = _cpu_line("pi-ata daemon, 2 ports in a call", busy, 2)
+    _cpu_line("pi-ata daemon, idle (registered, no call)", idle, 0)
+    b1_cpu = _cpu_line("baresip 1.0, 1 call (aufile, reflected)", b1, 1)
+    b2_cpu = _cpu_line("baresip 1.0, 2 calls", b2, 2)
+    if ours_cpu is not None and "cpu_s" in idle:
+        idle_ms = float(idle["cpu_s"]) / float(idle["wall_s"]) * 1000.0
+        net = (ours_cpu * 2 - idle_ms) / 2
+        ratio = f" (pi-ata / baresip 1 call: {net / b1_cpu:.1f})" if b1_cpu else ""
+        print(
+            f"  calls' own cost (two-call daemon − idle daemon, which is mostly the simulator's "
+            f"SLIC model, codec and phones): {net:.2f} ms CPU per call-second{ratio}"
+        )
+    if "rss_mib" in busy:
+        verdict = "met" if busy["rss_mib"] <= 60.0 else "MISSED"
+        mem = busy.get("memory", {})
+        print(
+            f"  daemon RSS with two calls {busy['rss_mib']:.1f} MiB (target ≤ 60 MB: {verdict}); "
+            f"PSS {mem.get('pss', float('nan')):.1f} MiB, private (USS) "
+            f"{mem.get('uss', float('nan')):.1f} MiB; idle RSS {idle.get('rss_mib', 0.0):.1f} MiB"
+        )
+    if ours_cpu is not None:
+        for ref, label in ((b1_cpu, "1 call"), (b2_cpu, "2 calls")):
+            if ref:
+                print(
+                    f"  ratio pi-ata / baresip ({label}) CPU per call-second: {ours_cpu / ref:.1f}"
+                )
+        core = ours_cpu * 2 / 10.0
+        print(
+            f"  Raspberry Pi estimate for the two-call daemon ({core:.1f} % of a core here): "
+            f"Pi 4 ≈ {core * PI4[0]:.0f}–{core * PI4[1]:.0f} % of one core, "
+            f"Zero 2 W ≈ {core * ZERO2W[0]:.0f}–{core * ZERO2W[1]:.0f} %"
+        )
+    done = busy.get("done", {})
+    print(
+        f"  daemon state: registered {busy.get('ready', {}).get('registered')}, ports "
+        f"{busy.get('ready', {}).get('states')}, sim codec slips {done.get('clock_slips')}, "
+        f"media {done.get('media')}"
+    )
+    late = done.get("wake_late_ms") or {}
+    if late:
+        print(
+            f"  SimCodec wake-up after its 20 ms deadline (the daemon's send clock): p50 "
+            f"{late['p50']:.3f}, p99 {late['p99']:.3f}, max {late['max']:.3f} ms"
+        )
+    if args.profile:
+        for calls, what in ((2, "two ports in a call"), (0, "idle")):
+            window = min(seconds, 15.0)
+            prof = DaemonRun(calls, window + 20.0, profile=True)
+            if prof.wait_ready():
+                time.sleep(window)
+                text = prof.stop().get("profile", "")
+                print(f"\nProfile of the daemon, {what}, {window:.0f} s (cProfile, by own time):")
+                lines = [line for line in text.splitlines() if line.strip()]
+                print("\n".join(line for line in lines[:40] if "epoll" not in line))
+    print(f"\n  after the runs: {uptime()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
