@@ -195,8 +195,14 @@ class DaemonRun:
         args = [sys.executable, __file__, "--child-daemon", str(calls), str(talk_s)]
         if profile:
             args.append("--profile")
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            cwd=ROOT,
         )
         self.ready: dict[str, Any] = {}
         self.done: dict[str, Any] = {}
@@ -212,6 +218,14 @@ class DaemonRun:
                 self.ready = json.loads(line[6:])
                 return True
         return False
+
+    def error_tail(self) -> str:
+        """The last line the child wrote to stderr (why it failed)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.stderr.seek(0)
+            lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+            return lines[-1] if lines else ""
+        return ""
 
     def stop(self) -> dict[str, Any]:
         assert self.proc.stdin is not None
@@ -235,9 +249,12 @@ def measure_daemon(calls: int, seconds: float, pcap: PcapCapture | None) -> dict
     result: dict[str, Any] = {"calls": calls, "seconds": seconds}
     try:
         if not run.wait_ready():
-            result["error"] = "the daemon did not come up (or its call did not connect)"
+            result["error"] = f"the daemon did not come up: {run.error_tail() or 'no output'}"
             return result
         result["ready"] = run.ready
+        states = run.ready.get("states", [])
+        if calls and states != ["connected", "connected"]:
+            result["warning"] = f"the call did not connect (ports {states})"
         pid = run.proc.pid
         t0, c0 = time.monotonic(), proc_cpu_seconds(pid)
         time.sleep(seconds)  # the measurement window (benchmark choreography)
@@ -435,6 +452,8 @@ def main() -> int:
             f"Pi 4 ≈ {core * PI4[0]:.0f}–{core * PI4[1]:.0f} % of one core, "
             f"Zero 2 W ≈ {core * ZERO2W[0]:.0f}–{core * ZERO2W[1]:.0f} %"
         )
+    if busy.get("warning"):
+        print(f"  WARNING: {busy['warning']}: the numbers above are not of a call")
     done = busy.get("done", {})
     print(
         f"  daemon state: registered {busy.get('ready', {}).get('registered')}, ports "
