@@ -430,6 +430,10 @@ class CallManager:
             call_id = message.call_id
             ours = message.from_.tag if isinstance(message, Response) else message.to.tag
         except SipParseError:
+            if isinstance(message, Request) and (
+                self._trusted(source) or not self.policy.proxy_sources_only
+            ):
+                return self._first_line()  # its agent answers 400 (RFC 4475 §3.3.1)
             self.counters["dropped_malformed"] += 1
             return None
         if ours:
@@ -453,6 +457,11 @@ class CallManager:
             if line.agent is not None and addressed_to(line.agent.config, request):
                 return line.port
         return lines[0].port if lines else -1
+
+    def _first_line(self) -> int:
+        return next(
+            (ln.port for ln in self.lines if ln is not None and ln.agent is not None), -1
+        )
 
     def _trusted(self, source: Source) -> bool:
         return any(ln is not None and source.address[0] in ln.trusted for ln in self.lines)

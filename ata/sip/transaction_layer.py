@@ -304,8 +304,10 @@ class TransactionLayer(TransactionSink):
         if via.rfc3261_branch and via.branch is not None:
             key = ("s", via.branch, _sent_by(via), request_like)
         tx = self._tx.get(key) if key is not None else None
+        if tx is not None and tx.request.cseq != response.cseq:
+            tx = None  # same branch, another request (its method differs from its CSeq's)
         if tx is None:
-            tx = self._find_2543(response)
+            tx = self._find_2543(response) or self._find_mismatched(response)
         if tx is None:
             raise NoTransactionError("no server transaction for this response", 500)
         if response.status >= 200 and response.status < 300 and request_like == "INVITE":
@@ -428,6 +430,27 @@ class TransactionLayer(TransactionSink):
                 and tx.request.cseq == response.cseq
             ):
                 return tx
+        return None
+
+    def _find_mismatched(self, response: Response) -> Transaction | None:
+        """The server transaction of a request whose CSeq method is not its method (RFC 4475
+        §3.1.2.17/18, answered 400/501): its key holds the request's method, the response
+        carries only the CSeq's."""
+        via = response.top_via
+        for tx in self._tx.values():
+            if tx.is_client:
+                continue
+            request = tx.request
+            try:
+                if (
+                    request.method != request.cseq.method
+                    and request.cseq == response.cseq
+                    and request.top_via.branch == via.branch
+                    and _sent_by(request.top_via) == _sent_by(via)
+                ):
+                    return tx
+            except SipParseError:  # a live transaction of a request without CSeq
+                continue
         return None
 
     # -- 2xx retransmission ----------------------------------------------------------------

@@ -34,6 +34,7 @@ from ata.sip.ua_support import (
     ALLOW,
     SDP,
     UA_PROFILE,
+    accepts_sdp,
     addressed_to,
     dtmf_relay,
     local_contact,
@@ -76,6 +77,9 @@ class UaInbound(UaCore):
         cfg = self.config
         if cfg.check_request_uri and not addressed_to(self.config, req):
             self._answer(req, 404, now)
+            return
+        if not accepts_sdp(req):  # RFC 4475 §3.3.15: our 200 could only carry SDP
+            self._answer(req, 406, now, headers=[("Accept", SDP)])
             return
         active = [c for c in self.calls.values() if not c.ended]
         if self._merged(req, active):

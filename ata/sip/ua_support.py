@@ -58,6 +58,18 @@ def addressed_to(cfg: UaConfig, req: Request) -> bool:
     return isinstance(to_uri, SipURI) and to_uri.user_decoded == cfg.user
 
 
+def accepts_sdp(req: Request) -> bool:
+    """Can our answer (an SDP body) satisfy the request's Accept? No Accept, or one without
+    any media range, means SDP (RFC 3261 §20.1); else a range must cover application/sdp."""
+    ranges = [
+        item.split(";", 1)[0].strip().lower()
+        for value in req.headers.get_all("Accept")
+        for item in value.split(",")
+    ]
+    ranges = [r for r in ranges if r]
+    return not ranges or any(r in (SDP, "application/*", "*/*") for r in ranges)
+
+
 def local_via(cfg: UaConfig) -> Via:
     """Our Via (no branch: the transaction layer adds one), asking for rport."""
     return Via(cfg.transport.upper(), cfg.local_host, cfg.local_port, {"rport": None})

@@ -514,3 +514,41 @@ def test_any_input_sequence_never_raises_and_state_is_reclaimed(
     run_until(layer, now + 400.0, now)
     assert len(layer) == 0
     assert layer.get_timer() is None
+
+
+@pytest.mark.parametrize(("method", "status"), [("OPTIONS", 400), ("NEWMETHOD", 501)])
+def test_request_whose_cseq_method_differs_can_be_answered(method: str, status: int) -> None:
+    """RFC 4475 §3.1.2.17/18: the answer carries the CSeq's method, not the request's; it
+    must still find the server transaction (found by the UDP robustness test)."""
+    layer = TransactionLayer()
+    req = request(method)
+    req.headers.set("CSeq", "8 INVITE")
+    layer.receive(wire(req), PEER, 0.0)
+    (ev,) = events(layer)
+    assert isinstance(ev, RequestReceived)
+    layer.send_response(make_response(ev.request, status, to_tag="t"), 0.01)
+    (out,) = layer.datagrams_to_send()
+    answer = parse_message(out.data)
+    assert isinstance(answer, Response)
+    assert (answer.status, answer.cseq.method, out.addr) == (status, "INVITE", PEER)
+    layer.receive(wire(req), PEER, 0.5)  # a retransmission gets the same answer again
+    assert [o.data for o in layer.datagrams_to_send()] == [out.data]
+
+
+def test_mismatched_cseq_answer_does_not_land_in_another_transaction() -> None:
+    """RFC 4475 reuses a branch: an INVITE and an OPTIONS whose CSeq says INVITE. The
+    OPTIONS's 400 belongs to the OPTIONS transaction, not to the INVITE's."""
+    layer = TransactionLayer()
+    other = ("192.0.2.77", 5070)
+    invite = request("INVITE", cseq=1)
+    layer.receive(wire(invite), other, 0.0)
+    layer.datagrams_to_send()  # 100 Trying
+    options = request("OPTIONS", cseq=8)
+    options.headers.set("CSeq", "8 INVITE")
+    layer.receive(wire(options), PEER, 0.1)
+    received = [e for e in events(layer) if isinstance(e, RequestReceived)]
+    assert [r.request.method for r in received] == ["INVITE", "OPTIONS"]
+    layer.send_response(make_response(received[1].request, 400, to_tag="t"), 0.2)
+    (out,) = layer.datagrams_to_send()
+    assert out.addr == PEER
+    assert parse_message(out.data).status == 400  # type: ignore[union-attr]

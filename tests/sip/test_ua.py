@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 from ata.sip.call import (
     CallAnswered,
@@ -293,6 +294,18 @@ def test_ghost_calls_and_garbage_are_refused() -> None:
     assert bob.datagrams_to_send() == []
     assert bob.stats["parse_errors"] == 2
     assert bob.next_event() is None
+
+
+def test_invite_whose_accept_excludes_sdp_is_406_before_ringing() -> None:
+    """RFC 4475 §3.3.15 (TC_SDP01_V): our answer could only be SDP."""
+    data = (Path(__file__).parent / "data" / "rfc4475" / "TC_SDP01_V.dat").read_bytes()
+    bob = make_ua(B, "user", A)
+    bob.receive(data, ("192.0.2.15", 5060), 0.0)
+    answers = [parse_message(o.data) for o in bob.datagrams_to_send()]
+    assert [a.status for a in answers] == [100, 406]  # type: ignore[union-attr]
+    assert answers[1].headers.get("Accept") == "application/sdp"
+    assert bob.next_event() is None
+    assert not bob.calls
 
 
 def test_bad_sdp_and_no_common_codec_rejected_before_ringing() -> None:

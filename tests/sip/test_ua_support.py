@@ -114,3 +114,31 @@ def test_body_parsers() -> None:
     assert message_summary(mwi) == (False, "Messages-Waiting: no\r\n")
     assert message_summary(Request("NOTIFY", "sip:a@b", [("Event", "dialog")])) is None
     assert NameAddr(parse_uri("sip:a@b")).tag is None
+
+
+@pytest.mark.parametrize(
+    ("accept", "ok"),
+    [
+        (None, True),
+        ("", True),
+        ("application/sdp", True),
+        ("text/plain;q=0.5, Application/SDP", True),
+        ("application/*", True),
+        ("*/*;q=0.1", True),
+        ("text/nobodyKnowsThis", False),
+        ("text/plain, application/pidf+xml", False),
+    ],
+)
+def test_accepts_sdp(accept: str | None, ok: bool) -> None:
+    from ata.sip.ua_support import accepts_sdp
+
+    headers = [
+        ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa"),
+        ("From", "<sip:a@example.com>;tag=1"),
+        ("To", "<sip:b@example.com>"),
+        ("Call-ID", "acc"),
+        ("CSeq", "1 INVITE"),
+    ]
+    if accept is not None:
+        headers.append(("Accept", accept))
+    assert accepts_sdp(Request("INVITE", "sip:b@example.com", headers)) is ok
