@@ -38,18 +38,19 @@ Choice (measured with ``bench/bench_echo.py`` on the synthetic hybrid of the tes
 ===========================  ==================  ============  ==========================
 canceller                    steady-state ERLE   after 1 s     median cost per 20 ms frame
 ===========================  ==================  ============  ==========================
-pi-ata MDF, tail 20 ms       52 dB (CSS), 52 dB  38 / 24 dB    33–44 µs (2 shared cores)
-libspeexdsp 160/256 (ctypes) 39 dB, 38 dB        30 / 22 dB    23–26 µs
+pi-ata MDF, tail 20 ms       52 dB (CSS), 52 dB  38 / 24 dB    34 µs (2 shared cores)
+libspeexdsp 160/256 (ctypes) 39 dB, 38 dB        30 / 22 dB    26 µs
 ===========================  ==================  ============  ==========================
 
 (first figure composite-source-like speech, second espeak-ng speech.)
 pi-ata's own filter is chosen: about 13 dB more echo attenuation without any NLP (speex's MDF is
 tuned for acoustic echo, its adaptive step stays conservative), narrowband and double-talk guards
 that the tests check, no native library to ship or load through ctypes in a sans-IO core, and
-bit-exact deterministic output. It costs about 1.5× speex's CPU (numpy call overhead: three
-320-point FFTs and a 160-tap convolution per adapting frame); on a Pi Zero that is the price
-to watch. Longer tails (``tail_ms`` > 20) use more partitions, converge more slowly (the step is
-divided among them) and cost about 15 µs more per partition.
+bit-exact deterministic output. It costs about 1.1–1.3× speex's CPU (numpy call overhead:
+one two-row and one inverse 320-point FFT and a 160-tap correlation per adapting frame, all
+into preallocated buffers; scipy.fft measured no faster for this size); on a Pi Zero that is
+the price to watch. Longer tails (``tail_ms`` > 20) use more partitions, converge more slowly
+(the step is divided among them) and cost about 10 µs more per partition.
 """
 
 from __future__ import annotations
@@ -108,12 +109,20 @@ class EchoCanceller:
         self.enabled = True
         self._bins = N + 1
         self._taps = N * self.partitions
-        self._w = np.zeros(self._taps)  # time-domain echo path estimate
+        # Time-domain echo path estimate, stored time-reversed: y = correlate(far, w_rev) is
+        # the convolution without np.convolve's per-call reversal and copy.
+        self._w_rev = np.zeros(self._taps)
         self._x = np.zeros((self.partitions, self._bins), dtype=np.complex128)
         self._far = np.zeros(self._taps + N)  # far history: the tail plus this frame
         self._p = np.full(self._bins, 1.0)
         self._delta = float(_FFT * _SILENCE_POWER)
-        self._e2 = np.zeros(_FFT)
+        # Preallocated FFT buffers. Row 0: the far window (2N), row 1: [zeros, error]; one
+        # rfft call transforms both (a single partition adapts from exactly these two).
+        self._fft_in = np.zeros((2, _FFT))
+        self._e2 = self._fft_in[1]
+        self._spec = np.zeros((2, self._bins), dtype=np.complex128)
+        self._g = np.zeros((self.partitions, self._bins), dtype=np.complex128)
+        self._grad = np.zeros((self.partitions, _FFT))
         self._far_pows = [0.0] * (self.partitions + 1)  # far power of the frames in the tail
         self._geigel_pow = geigel_threshold * geigel_threshold
         self._p_keep = p_keep
@@ -141,7 +150,7 @@ class EchoCanceller:
 
     def reset(self) -> None:
         """Forget the learned echo path."""
-        self._w[:] = 0.0
+        self._w_rev[:] = 0.0
         self._x[:] = 0
         self._p[:] = 1.0
         self._hangover = 0
@@ -158,18 +167,24 @@ class EchoCanceller:
         scale: npt.NDArray[np.float64],
         multi: bool,
     ) -> None:
-        g = ef * scale
+        """w += μ·IFFT(X̄·E/(P+δ)), first N taps (the gradient constraint, in the time domain)."""
+        g, grad = self._g, self._grad
         if multi:
-            self._w += np.fft.irfft(np.conj(self._x) * g, axis=-1)[:, :N].ravel()
+            np.conjugate(self._x, out=g)
+            g *= ef * scale
+            np.fft.irfft(g, axis=-1, out=grad)
+            self._w_rev += grad[:, :N].ravel()[::-1]
         else:
-            g *= np.conj(xf)
-            self._w += np.fft.irfft(g)[:N]
+            g0 = g[0]
+            np.multiply(ef, scale, out=g0)
+            g0 *= np.conjugate(xf)
+            np.fft.irfft(g0, out=grad[0])
+            self._w_rev += grad[0, N - 1 :: -1]
 
     def process(self, near: npt.ArrayLike, far: npt.ArrayLike) -> Samples:
         """Cancel one 160-sample frame. ``far`` is what was played to the line in this frame."""
-        d = np.asarray(near, dtype=np.float64)
-        fi = np.asarray(far)
-        f = fi.astype(np.float64)
+        d = np.asarray(near).astype(np.float64)
+        f = np.asarray(far).astype(np.float64)
         if d.shape != (N,) or f.shape != (N,):
             raise ValueError(f"frames must be {N} samples")
         far_ext = self._far
@@ -178,10 +193,10 @@ class EchoCanceller:
         multi = self.partitions > 1
         if multi:
             self._x[1:] = self._x[:-1]
-            self._x[0] = np.fft.rfft(far_ext[-2 * N :])
+            np.fft.rfft(far_ext[-2 * N :], out=self._x[0])
         if not self.enabled:
             return np.asarray(near, dtype=np.int16).copy()
-        y = np.convolve(far_ext[1:], self._w, mode="valid")
+        y = np.correlate(far_ext[1:], self._w_rev, mode="valid")  # ĥ ∗ far, this frame
         e = d - y
         near_pow = float(d @ d) / N
         out_pow = float(e @ e) / N
@@ -219,7 +234,14 @@ class EchoCanceller:
         self._far_prev_pow_old = self._far_prev_pow
         self._far_prev_pow = far_pow
         if adapt:
-            xf = self._x[0] if multi else np.fft.rfft(far_ext[-2 * N :])
+            spec = self._spec
+            if multi:
+                xf = self._x[0]
+            else:  # far window and error in one rfft call
+                self._fft_in[0] = far_ext[-2 * N :]
+                self._e2[N:] = e
+                np.fft.rfft(self._fft_in, out=spec)
+                xf = spec[0]
             sq = xf.view(np.float64) ** 2
             pw = sq[0::2] + sq[1::2]
             # Narrowband far end (dial tone, DTMF, single tones): in the Hann-windowed spectrum
@@ -234,8 +256,10 @@ class EchoCanceller:
                 if top > _TONE_SHARE * float(hp.sum()):
                     adapt = False
         if adapt:
-            self._e2[N:] = e
-            ef = np.fft.rfft(self._e2)
+            if multi:
+                self._e2[N:] = e
+                np.fft.rfft(self._e2, out=spec[1])
+            ef = spec[1]
             p = self._p
             p *= self._p_keep
             np.maximum(p, pw, out=p)  # fast attack
@@ -244,9 +268,8 @@ class EchoCanceller:
             self._update(xf, ef, scale, multi)
             if self._erle_smooth < self.refine_below:
                 # Still converging: a second pass over the same frame (data reuse NLMS).
-                e2 = d - np.convolve(far_ext[1:], self._w, mode="valid")
-                self._e2[N:] = e2
-                self._update(xf, np.fft.rfft(self._e2), scale, multi)
+                self._e2[N:] = d - np.correlate(far_ext[1:], self._w_rev, mode="valid")
+                self._update(xf, np.fft.rfft(self._e2, out=spec[1]), scale, multi)
             frame_erle = 10.0 * math.log10((near_pow + 1e-3) / (out_pow + 1e-3))
             self._erle_smooth = 0.95 * self._erle_smooth + 0.05 * min(max(frame_erle, -10.0), 60.0)
         # Divergence guard: output persistently louder than input while far end active.
@@ -264,7 +287,8 @@ class EchoCanceller:
         if self.nlp is not None:
             e = self.nlp.process(e, near_pow, out_pow, far_pow > _SILENCE_POWER, self._hangover > 0)
         np.rint(e, out=e)
-        np.clip(e, -32768.0, 32767.0, out=e)
+        np.maximum(e, -32768.0, out=e)  # np.clip's wrapper costs more than the two ufuncs
+        np.minimum(e, 32767.0, out=e)
         return e.astype(np.int16)
 
     @property
