@@ -123,6 +123,7 @@ class EchoCanceller:
         self._spec = np.zeros((2, self._bins), dtype=np.complex128)
         self._g = np.zeros((self.partitions, self._bins), dtype=np.complex128)
         self._grad = np.zeros((self.partitions, _FFT))
+        self._scale = np.zeros(self._bins)
         self._far_pows = [0.0] * (self.partitions + 1)  # far power of the frames in the tail
         self._geigel_pow = geigel_threshold * geigel_threshold
         self._p_keep = p_keep
@@ -250,10 +251,14 @@ class EchoCanceller:
             # is held (G.168: no divergence on tones). Speech trips this in < 5 % of frames.
             # Only a frame as strong as the previous one can be part of a steady tone.
             if abs(far_pow - self._far_prev_pow_old) < 0.3 * far_pow:
-                hann = 2.0 * xf[1:-1] - xf[:-2] - xf[2:]
-                hp = np.abs(hann) ** 2
-                top = float(np.partition(hp, -_TONE_BINS)[-_TONE_BINS:].sum())
-                if top > _TONE_SHARE * float(hp.sum()):
+                hann = 2.0 * xf[1:-1]
+                hann -= xf[:-2]
+                hann -= xf[2:]
+                hp = np.abs(hann)
+                hp *= hp
+                total = float(np.add.reduce(hp))
+                hp.partition(-_TONE_BINS)  # in place: hp is this frame's temporary
+                if float(np.add.reduce(hp[-_TONE_BINS:])) > _TONE_SHARE * total:
                     adapt = False
         if adapt:
             if multi:
@@ -263,8 +268,9 @@ class EchoCanceller:
             p = self._p
             p *= self._p_keep
             np.maximum(p, pw, out=p)  # fast attack
-            floor = self._delta + self._floor_per_bin * float(p.sum())
-            scale = self._mu / (p + floor)
+            floor = self._delta + self._floor_per_bin * float(np.add.reduce(p))
+            scale = np.add(p, floor, out=self._scale)
+            np.divide(self._mu, scale, out=scale)
             self._update(xf, ef, scale, multi)
             if self._erle_smooth < self.refine_below:
                 # Still converging: a second pass over the same frame (data reuse NLMS).
