@@ -173,6 +173,38 @@ class MessageWaiting:
     summary: str
 
 
+@dataclass(frozen=True)
+class TransferRequested:
+    """The far end REFERred call ``handle`` to ``target`` (RFC 3515): we answered 202 and
+    NOTIFY 100. The driver binds media for the new call ``new_handle`` and calls
+    ``start_transfer`` (or ``abandon_transfer``)."""
+
+    handle: str
+    new_handle: str
+    target: str
+    replaces: bool = False  # attended transfer (Refer-To carries Replaces)
+
+
+@dataclass(frozen=True)
+class CallTransferred:
+    """The transfer of ``old_handle`` succeeded: ``new_handle`` is connected and replaces it
+    (the old call is over; no CallEnded follows for it)."""
+
+    old_handle: str
+    new_handle: str
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """A transfer *we* asked for (our REFER): ``status`` from the 2xx/failure to the REFER or
+    from a NOTIFY sipfrag; ``final`` when the outcome is known (2xx: the call then ends
+    with cause "transferred")."""
+
+    handle: str
+    status: int
+    final: bool = False
+
+
 CallEvent = (
     CallIncoming
     | CallRinging
@@ -185,6 +217,9 @@ CallEvent = (
     | CallEnded
     | DtmfReceived
     | MessageWaiting
+    | TransferRequested
+    | CallTransferred
+    | TransferProgress
 )
 
 

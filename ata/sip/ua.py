@@ -15,12 +15,13 @@ line layer commands with ``place_call``, ``answer``, ``reject``, ``hang_up``, ``
 Inbound requests: malformed → 400 (or dropped when unanswerable), counted in ``stats``; then
 RFC 3261 §8.2 checks (:func:`ata.sip.validate.validate_request`), then the dialog
 (481 when a To tag matches nothing), then the method. An incoming INVITE is checked against
-our user (ghost-call protection, 404), the call cap (486) and its SDP (400/488) before the
-phone rings; a 180 is sent at once. Outgoing INVITEs carry an SDP offer; a 401/407 is answered
-once with credentials; a 2xx is ACKed (again for each retransmission); a hang-up before any
-provisional waits for one to CANCEL (RFC 3261 §9.1); a 2xx that crosses our CANCEL is ACKed
-and BYEd. Hold and resume are re-INVITEs with ``sendonly``/``sendrecv``; a 491 schedules the
-§14.1 retry. Re-INVITE/UPDATE offers from the peer are answered and reported as hold/resume.
+our user (ghost-call protection, 404), its Accept (406 when SDP is not acceptable), the
+call cap (486) and its SDP (400/488) before the phone rings; a 180 is sent at once.
+Outgoing INVITEs carry an SDP offer; a 401/407 is answered once with credentials; a 2xx is
+ACKed (again for each retransmission); a hang-up before any provisional waits for one to
+CANCEL (RFC 3261 §9.1); a 2xx that crosses our CANCEL is ACKed and BYEd. Hold and resume
+are re-INVITEs with ``sendonly``/``sendrecv``; a 491 schedules the §14.1 retry.
+Re-INVITE/UPDATE offers from the peer are answered and reported as hold/resume.
 
 Next hop: the outbound proxy when configured, else the first Route or the remote target,
 which must be an IP literal unless a ``resolver`` callback is given (DNS lives in the runtime).
@@ -72,7 +73,7 @@ from ata.sip.transaction_layer import (
     TransportFailed,
 )
 from ata.sip.ua_core import SDP_ID_KEY
-from ata.sip.ua_inbound import UaInbound
+from ata.sip.ua_subscribe import UaSubscribe
 from ata.sip.ua_support import (
     ALLOW,
     SDP,
@@ -87,7 +88,7 @@ from ata.sip.uri import SipURI, escape_user
 __all__ = ["UaConfig", "UserAgent"]
 
 
-class UserAgent(UaInbound):
+class UserAgent(UaSubscribe):
     """See the module docstring."""
 
     # == driver API =============================================================================
@@ -123,6 +124,7 @@ class UserAgent(UaInbound):
         tx_deadline = self.tx.get_timer()
         if tx_deadline is not None:
             deadlines.append(tx_deadline)
+        deadlines += self._aux_deadlines()
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -132,11 +134,25 @@ class UserAgent(UaInbound):
                 call.glare_retry_at = None
                 if call.state is CallState.CONNECTED:
                     self._reinvite(call, hold=bool(call.glare_hold), now=now)
+        self._aux_timers(now)
         self._pump(now)
 
     # == line commands ==========================================================================
 
     def place_call(self, handle: str, number: str, now: float) -> None:
+        uri = SipURI(self.config.domain, user=escape_user(number))
+        self._send_invite(handle, uri, now)
+
+    def _send_invite(
+        self,
+        handle: str,
+        uri: SipURI,
+        now: float,
+        extra_headers: list[tuple[str, object]] | None = None,
+        via_domain: bool = False,
+    ) -> None:
+        """A new outgoing call to ``uri`` (``via_domain``: sent to our domain's next hop
+        whatever the URI's host, e.g. a transfer target)."""
         cfg = self.config
         active = [c for c in self.calls.values() if not c.ended]
         if handle in self.calls or len(active) >= cfg.max_calls:
@@ -146,7 +162,6 @@ class UserAgent(UaInbound):
         tag = self._new_id()
         sdp_id = self._session_id()
         offer = make_offer(self._audio, session_id=sdp_id, session_version=1)
-        uri = SipURI(cfg.domain, user=escape_user(number))
         request = Request(
             "INVITE",
             uri,
@@ -161,6 +176,7 @@ class UserAgent(UaInbound):
                 ("Allow", ALLOW),
                 ("User-Agent", cfg.user_agent),
                 ("Content-Type", SDP),
+                *(extra_headers or []),
             ],
             offer.to_bytes(),
         )
@@ -168,7 +184,7 @@ class UserAgent(UaInbound):
         call.local_offer = offer
         call.extra[SDP_ID_KEY] = sdp_id
         try:
-            dest = self._hop(uri)
+            dest = self._hop(SipURI(cfg.domain) if via_domain else uri)
             key = self.tx.send_request(request, dest, now, cfg.transport)
         except (TransactionLimitError, SipError) as exc:
             self._events.append(CallFailed(handle, exc.status, exc.reason))
@@ -258,6 +274,7 @@ class UserAgent(UaInbound):
                 # A message that reached a transaction but lacks what the TU needs (e.g. no
                 # Call-ID on a stray response): drop it, count it, keep serving.
                 self.stats["dropped_events"] += 1
+        self._aux_pumped(now)
         self._reap()
 
     def _dispatch(self, ev: Event, now: float) -> None:
@@ -267,6 +284,8 @@ class UserAgent(UaInbound):
             entry = self._client.get(ev.key)
             if entry is not None:
                 self._on_response(entry[0], entry[1], ev.request, ev.response, now)
+            else:
+                self._aux_response(ev.key, ev.request, ev.response, now)
         elif isinstance(ev, CancelReceived):
             self._on_cancel(ev.invite_key, now)
         elif isinstance(ev, AckReceived):
@@ -276,6 +295,8 @@ class UserAgent(UaInbound):
             if entry is not None:
                 cause = "timeout" if isinstance(ev, TransactionTimeout) else "transport"
                 self._on_failure(entry[0], entry[1], cause, now)
+            else:
+                self._aux_failure(ev.key, now)
         elif isinstance(ev, AckTimeout):
             call = self._by_dialog.get((ev.response.call_id, ev.response.to.tag or ""))
             if call is not None and call.state is CallState.CONNECTED:
@@ -301,6 +322,8 @@ class UserAgent(UaInbound):
             self._reinvite_response(call, purpose, req, resp, now)
         elif purpose == "bye" and resp.status >= 200:
             call.step(CallInput.SUCCESS if resp.status < 300 else CallInput.FAILURE)
+        elif purpose == "refer":
+            self._refer_response(call, resp.status, now)
 
     def _invite_response(self, call: Call, req: Request, resp: Response, now: float) -> None:
         status = resp.status
@@ -440,6 +463,8 @@ class UserAgent(UaInbound):
             self._end(call, cause)
         elif purpose == "bye":
             call.step(CallInput.TIMEOUT)
+        elif purpose == "refer":
+            self._refer_response(call, 408, now)
 
     def _on_stray(self, resp: Response) -> None:
         if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:

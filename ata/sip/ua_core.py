@@ -46,7 +46,7 @@ from ata.sip.ua_support import (
     local_via,
     out_of_dialog_hop,
 )
-from ata.sip.uri import URI
+from ata.sip.uri import URI, SipURI
 
 SDP_ID_KEY = "sdp_session_id"
 
@@ -83,6 +83,46 @@ class UaCore:
             "rejected": 0,
             "dropped_events": 0,
         }
+        self._init_aux()
+
+    # == hooks of the REFER / SUBSCRIBE mixins (ua_refer, ua_subscribe) ===========================
+
+    def _init_aux(self) -> None:
+        return None
+
+    def _aux_pumped(self, now: float) -> None:
+        """After every pump of transaction events, before finished calls are reaped."""
+        return
+
+    def _aux_deadlines(self) -> list[float]:
+        return []
+
+    def _aux_timers(self, now: float) -> None:
+        return None
+
+    def _aux_response(self, key: TxKey, req: Request, resp: Response, now: float) -> None:
+        """A response to a client transaction no call owns (e.g. a SUBSCRIBE's)."""
+        return
+
+    def _aux_failure(self, key: TxKey, now: float) -> None:
+        return None
+
+    def _aux_request(self, req: Request, now: float) -> bool:
+        """Take an inbound request before dialog routing (e.g. a subscription's NOTIFY)."""
+        return False
+
+    def _refer_response(self, call: Call, status: int, now: float) -> None:
+        return None
+
+    def _send_invite(
+        self,
+        handle: str,
+        uri: SipURI,
+        now: float,
+        extra_headers: list[tuple[str, object]] | None = None,
+        via_domain: bool = False,
+    ) -> None:
+        raise NotImplementedError  # ata.sip.ua.UserAgent
 
     # == helpers ==================================================================================
 

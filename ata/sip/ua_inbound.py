@@ -51,6 +51,8 @@ class UaInbound(UaCore):
     def _on_request(self, req: Request, addr: Address, now: float) -> None:
         try:
             validate_request(req, UA_PROFILE)
+            if self._aux_request(req, now):
+                return
             dialog = self.dialogs.route_request(req)
         except SipRequestRejected as rej:
             self.stats["rejected"] += 1
@@ -70,6 +72,8 @@ class UaInbound(UaCore):
             self._answer(req, 200, now, headers=[("Allow", ALLOW), ("Accept", SDP)])
         elif method == "NOTIFY":
             self._notify(req, now)
+        elif method == "REFER":
+            self._answer(req, 403, now)  # only a party to one of our calls may transfer it
         else:
             self._answer(req, 481, now)
 
@@ -150,7 +154,11 @@ class UaInbound(UaCore):
             key, duration = dtmf_relay(req)
             if key:
                 self._events.append(DtmfReceived(call.handle, key, duration))
-        elif method in ("OPTIONS", "NOTIFY"):
+        elif method == "REFER":
+            self._refer_received(call, dialog, req, now)
+        elif method == "NOTIFY":
+            self._dialog_notify(call, dialog, req, now)
+        elif method == "OPTIONS":
             self._answer(req, 200, now, headers=[("Allow", ALLOW)])
         else:
             self._answer(req, 405, now, headers=[("Allow", ALLOW)])
@@ -196,6 +204,12 @@ class UaInbound(UaCore):
         self.tx.send_response(ok, now)
         if media is not None:
             self._media_changed(call, media, by_remote=True)
+
+    def _refer_received(self, call: Call, dialog: Dialog, req: Request, now: float) -> None:
+        self._answer(req, 405, now, headers=[("Allow", ALLOW)])  # see ua_refer
+
+    def _dialog_notify(self, call: Call, dialog: Dialog, req: Request, now: float) -> None:
+        self._answer(req, 200, now, headers=[("Allow", ALLOW)])
 
     def _notify(self, req: Request, now: float) -> None:
         self._answer(req, 200, now)

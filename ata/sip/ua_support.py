@@ -18,9 +18,11 @@ from ata.sip.transaction import Address
 from ata.sip.uri import URI, SipURI, escape_user
 from ata.sip.validate import Profile
 
-ALLOW: Final = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
+ALLOW: Final = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REFER"
 UA_PROFILE: Final = Profile(
-    methods=frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY"}),
+    methods=frozenset(
+        {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "REFER"}
+    ),
     supported=frozenset(),
     accept=("application/sdp",),
 )
