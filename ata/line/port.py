@@ -27,7 +27,7 @@ CONNECTED is ignored or relayed as configured.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from ata.line.dialplan import Decision, DialPlan, DigitCollector, Outcome
@@ -98,6 +98,22 @@ class RemoteDtmf:
     key: str
 
 
+@dataclass(frozen=True)
+class CallReplaced:
+    """The call layer moved the conversation to a new call (the far end transferred us, or
+    a call replaced ours): the port keeps going with ``new_call_id`` and reconnects media."""
+
+    old_call_id: str
+    new_call_id: str
+
+
+@dataclass(frozen=True)
+class MessageWaiting:
+    """Voicemail waiting on/off (SIP message-summary): stutter dial tone (and VMWI)."""
+
+    waiting: bool
+
+
 Event = (
     OffHook
     | OnHook
@@ -109,6 +125,8 @@ Event = (
     | CallFailed
     | CallEnded
     | RemoteDtmf
+    | CallReplaced
+    | MessageWaiting
 )
 
 # --- commands -------------------------------------------------------------------------------
@@ -279,6 +297,7 @@ class PortMachine:
     _incoming_at: float = 0.0
     _polarity_reversed: bool = False
     _calls_placed: int = 0
+    _mwi_reported: bool | None = None
     history: list[tuple[float, State]] = field(default_factory=list, repr=False)
 
     # public API -----------------------------------------------------------------------------
@@ -318,7 +337,10 @@ class PortMachine:
         return out
 
     def update_settings(self, settings: PortSettings) -> None:
-        """Apply new settings; a call in progress keeps going (they apply to the next one)."""
+        """Apply new settings; a call in progress keeps going (they apply to the next one).
+        A message-waiting state reported by the network outlives a settings change."""
+        if self._mwi_reported is not None:
+            settings = replace(settings, message_waiting=self._mwi_reported)
         self.settings = settings
 
     # transitions ----------------------------------------------------------------------------
@@ -478,6 +500,22 @@ class PortMachine:
             return []
         return [PlayDtmf(event.key)] if event.call_id == self.call_id else []
 
+    def _call_replaced(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallReplaced) or event.old_call_id != self.call_id:
+            return []
+        self.call_id = event.new_call_id
+        return [ConnectMedia(event.new_call_id)]
+
+    def _message_waiting(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, MessageWaiting):
+            return []
+        changed = event.waiting != self.settings.message_waiting
+        self._mwi_reported = event.waiting
+        self.settings = replace(self.settings, message_waiting=event.waiting)
+        if changed and self.state is State.DIALING and not self.dialled:
+            return [PlayTone(Tone.STUTTER if event.waiting else Tone.DIAL)]
+        return []
+
     def _timeout(self, now: float) -> list[Command]:
         if self.state is State.RINGING and self.call_id is not None:
             call_id = self.call_id
@@ -526,5 +564,7 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.CONNECTED, Flash): PortMachine._connected_flash,
     (State.CONNECTED, RemoteDtmf): PortMachine._remote_dtmf,
     (State.CONNECTED, CallEnded): PortMachine._far_end_hangup,
+    (State.CONNECTED, CallReplaced): PortMachine._call_replaced,
     **{(state, OnHook): PortMachine._hang_up for state in _OFF_HOOK_STATES},
+    **{(state, MessageWaiting): PortMachine._message_waiting for state in State},
 }

@@ -41,6 +41,15 @@ class LineAgent(UserAgent):
         call.extra[AUDIO_KEY] = audio
         return True
 
+    def start_transfer_with(self, new_handle: str, audio: AudioConfig, now: float) -> bool:
+        """Place the new call of a transfer we were asked for, offering ``audio``."""
+        self._audio = audio
+        ok = self.start_transfer(new_handle, now)
+        call = self.calls.get(new_handle)
+        if call is not None:
+            call.extra[AUDIO_KEY] = audio
+        return ok
+
     def answer_with(self, handle: str, audio: AudioConfig, now: float) -> bool:
         """Answer an incoming call with ``audio`` (488 and False when no codec is common)."""
         call = self.calls.get(handle)

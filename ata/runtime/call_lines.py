@@ -50,6 +50,9 @@ class LineAccount:
     register: bool = True
     expires: int = 3600
     max_calls: int = 2
+    mwi_subscribe: bool = False  # SUBSCRIBE message-summary after registering (ata.runtime.mwi)
+    mwi_uri: str = ""  # the mailbox to subscribe to (default: the line's own AOR)
+    mwi_expires: int = 3600
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class CallRecord:
     setup_started: float = 0.0
     answered_at: float | None = None
     dtmf_sent: list[str] = field(default_factory=list)
+    transfer_of: str = ""  # a transfer leg the port does not know yet (ata.runtime.call_transfer)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class LineState:
     proxy: Address | None = None
     trusted: frozenset[str] = frozenset()
     local: Address = ("127.0.0.1", 5060)
+    message_waiting: bool | None = None  # last message-summary state heard (None: never)
 
 
 def hostport(text: str, default_port: int | None = None) -> tuple[str, int | None]:

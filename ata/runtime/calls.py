@@ -52,6 +52,7 @@ from typing import Any, Final
 
 from ata.dsp.cadence import cadence_for_alert_info
 from ata.line import port as lp
+from ata.runtime import call_transfer, mwi
 from ata.runtime.call_agent import LineAgent
 from ata.runtime.call_lines import (
     CallPolicy,
@@ -251,6 +252,7 @@ class CallManager:
                 user_agent=self._user_agent,
             )
             line.registration = await self.endpoint.add_registration(reg, acc.transport)
+        self._spawn(mwi.subscribe_when_registered(self, line))
 
     async def replace_line(self, port: int, account: LineAccount | None) -> None:
         """Take a changed account into use on one port: its calls end, the old account
@@ -270,6 +272,7 @@ class CallManager:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Hang up every call, wait (bounded) for the BYEs to be answered, stop."""
+        mwi.unsubscribe(self)
         for record in list(self.calls.values()):
             if not record.ended:
                 self.hang_up(record.call_id)
@@ -369,6 +372,7 @@ class CallManager:
         if record is None or line is None or line.agent is None:
             return
         record.local_end = True
+        call_transfer.hang_up_legs(self, call_id)
         agent = line.agent
         if record.media is not None and agent.call_state(call_id) is sc.CallState.CONNECTED:
             agent.set_bye_headers(call_id, [("X-RTP-Stat", record.media.summary())])
@@ -397,6 +401,10 @@ class CallManager:
         if line.account.dtmf_mode == "info" or not record.media.send_flash():
             line.agent.send_info_dtmf(call_id, "16", 250, self.now())
             self._pump(line)
+
+    def transfer(self, call_id: str, target: str) -> bool:
+        """Blind transfer (REFER) of a connected call; see :mod:`ata.runtime.call_transfer`."""
+        return call_transfer.transfer(self, call_id, target)
 
     def media(self, call_id: str) -> CallMedia | None:
         record = self.calls.get(call_id)
@@ -459,9 +467,7 @@ class CallManager:
         return lines[0].port if lines else -1
 
     def _first_line(self) -> int:
-        return next(
-            (ln.port for ln in self.lines if ln is not None and ln.agent is not None), -1
-        )
+        return next((ln.port for ln in self.lines if ln is not None and ln.agent is not None), -1)
 
     def _trusted(self, source: Source) -> bool:
         return any(ln is not None and source.address[0] in ln.trusted for ln in self.lines)
@@ -529,14 +535,24 @@ class CallManager:
             line.agent.tx.transport_error(out.key, self.now())
 
     def _on_call_event(self, line: LineState, event: sc.CallEvent) -> None:
-        if isinstance(event, sc.MessageWaiting):
-            log.info("port %d: message waiting %s", line.port + 1, event.waiting)
-            return
+        match event:
+            case sc.MessageWaiting():
+                mwi.on_message_waiting(self, line, event)
+                return
+            case sc.CallTransferred():
+                call_transfer.on_call_transferred(self, line, event)
+                return
+            case sc.TransferRequested():
+                call_transfer.on_transfer_requested(self, line, event)
+                return
+            case sc.TransferProgress():
+                call_transfer.on_transfer_progress(self, line, event)
+                return
+            case sc.CallIncoming():
+                self._incoming(line, event)
+                return
         record = self.calls.get(event.handle)
-        if isinstance(event, sc.CallIncoming):
-            self._incoming(line, event)
-            return
-        if record is None:
+        if record is None or call_transfer.leg_event(self, line, record, event):
             return
         match event:
             case sc.CallRinging():

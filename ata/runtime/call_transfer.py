@@ -1,0 +1,167 @@
+"""Call transfer in the runtime: the pieces of :class:`~ata.runtime.calls.CallManager` that
+handle REFERs from the far end and send ours (functions over the manager, kept out of
+``calls.py`` by concern).
+
+Theory of operation
+-------------------
+**We are transferred** (the far end — a PBX, a phone's transfer key — REFERs our call). The
+agent has answered 202 and reports :class:`~ata.sip.call.TransferRequested`. Here a
+:class:`~ata.runtime.call_lines.CallRecord` for the new leg is made (``transfer_of`` = the old
+call), a fresh RTP port bound (the new leg gets its own socket, like every call), and the
+agent places the INVITE (``LineAgent.start_transfer_with``); when no RTP port can be bound the
+agent tells the transferor 503 (``abandon_transfer``). Until the new leg is connected, its
+events (ringing, early media, answer, failure) are kept from the port, which is still talking
+on the old call — :func:`leg_event` swallows them. When the agent reports
+:class:`~ata.sip.call.CallTransferred`, the old call's record and media are closed and the
+port hears :class:`ata.line.port.CallReplaced`: it takes the new call as its current one and
+reconnects its audio to the new media leg. If the new leg fails, the old call simply goes on
+(or, if the transferor had already hung up, the port hears the deferred ``CallEnded``). If the
+phone hangs up while a transfer is pending, the pending leg is hung up too.
+
+**We transfer** (:func:`transfer`, ``CallManager.transfer(call_id, target)``): REFER in the
+call's dialog. The port's blind-transfer flow (flash → dial the target → hang up) ends with
+the port on-hook, so the call record is marked ``local_end``: whatever the outcome, nothing
+is echoed to the port; a failed transfer hangs the call up (the phone is already on-hook).
+``TransferProgress`` is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ata.line import port as lp
+from ata.runtime.call_lines import CallRecord, LineState
+from ata.sip import call as sc
+
+if TYPE_CHECKING:
+    from ata.runtime.calls import CallManager
+
+log = logging.getLogger(__name__)
+
+
+def on_transfer_requested(m: CallManager, line: LineState, event: sc.TransferRequested) -> None:
+    agent = line.agent
+    old = m.calls.get(event.handle)
+    if agent is None:
+        return
+    if old is None or old.ended or old.local_end:
+        agent.abandon_transfer(event.new_handle, 481, m.now())
+        m._pump(line)
+        return
+    log.info(
+        "port %d: far end transfers call %s to %s%s",
+        line.port + 1,
+        old.call_id,
+        event.target,
+        " (attended)" if event.replaces else "",
+    )
+    m.counters["transfers_in"] = m.counters.get("transfers_in", 0) + 1
+    record = CallRecord(
+        event.new_handle,
+        line.port,
+        incoming=False,
+        setup_started=m.now(),
+        transfer_of=old.call_id,
+    )
+    m.calls[event.new_handle] = record
+    m._spawn(_start_leg(m, line, record))
+
+
+async def _start_leg(m: CallManager, line: LineState, record: CallRecord) -> None:
+    agent = line.agent
+    if agent is None:
+        return
+    try:
+        record.media = await m._open_media(line, record)
+    except OSError as exc:
+        log.warning("port %d: no RTP port for a transfer: %s", line.port + 1, exc)
+        m.counters["media_errors"] += 1
+        m._finish(record)
+        agent.abandon_transfer(record.call_id, 503, m.now())
+        m._pump(line)
+        return
+    old = m.calls.get(record.transfer_of)
+    if record.local_end or old is None or old.local_end:  # the phone hung up meanwhile
+        m._finish(record)
+        agent.abandon_transfer(record.call_id, 487, m.now())
+        m._pump(line)
+        return
+    now = m.now()
+    record.setup_started = now
+    if agent.start_transfer_with(record.call_id, m._audio(line, record.media), now):
+        call = agent.calls[record.call_id]
+        record.sip_call_id = call.call_id
+        m._track(call.call_id, call.local_tag, line.port)
+    m._pump(line)
+
+
+def leg_event(m: CallManager, line: LineState, record: CallRecord, event: sc.CallEvent) -> bool:
+    """Handle an event of a transfer leg the port does not know yet; False = not such a leg."""
+    if not record.transfer_of:
+        return False
+    match event:
+        case sc.CallEarlyMedia(media=media) | sc.MediaUpdate(media=media):
+            if record.media is not None:
+                record.media.apply(media)
+        case sc.CallAnswered():
+            m.setup_times.append(m.now() - record.setup_started)
+        case sc.CallFailed(status=status, reason=reason):
+            log.info("port %d: transfer failed: %d %s", line.port + 1, status, reason)
+            m.counters["transfers_failed"] = m.counters.get("transfers_failed", 0) + 1
+            m._finish(record)
+        case sc.CallEnded():
+            m._finish(record)
+    return True
+
+
+def on_call_transferred(m: CallManager, line: LineState, event: sc.CallTransferred) -> None:
+    new = m.calls.get(event.new_handle)
+    old = m.calls.get(event.old_handle)
+    if old is not None:
+        old.local_end = True
+        m._finish(old)
+    if new is None:
+        return
+    new.transfer_of = ""
+    new.port_told = True
+    new.answered_at = m.now()
+    log.info("port %d: call %s transferred to %s", line.port + 1, event.old_handle, new.call_id)
+    m._tell(line.port, lp.CallReplaced(event.old_handle, event.new_handle))
+
+
+def hang_up_legs(m: CallManager, call_id: str) -> None:
+    """The port hung up ``call_id``: end the transfer legs it was waiting for."""
+    for record in list(m.calls.values()):
+        if record.transfer_of == call_id and not record.ended:
+            record.transfer_of = ""
+            m.hang_up(record.call_id)
+
+
+def transfer(m: CallManager, call_id: str, target: str) -> bool:
+    """Blind transfer of ``call_id`` to ``target`` (a number in the line's domain or a SIP
+    URI) with REFER; see the module docstring."""
+    record = m.calls.get(call_id)
+    line = m._line(record.port) if record is not None else None
+    if record is None or line is None or line.agent is None:
+        return False
+    ok = line.agent.transfer(call_id, target, m.now())
+    if ok:
+        record.local_end = True
+        m.counters["transfers_out"] = m.counters.get("transfers_out", 0) + 1
+    m._pump(line)
+    return ok
+
+
+def on_transfer_progress(m: CallManager, line: LineState, event: sc.TransferProgress) -> None:
+    log.info(
+        "port %d: transfer of %s: %d%s",
+        line.port + 1,
+        event.handle,
+        event.status,
+        " (final)" if event.final else "",
+    )
+    if event.final and event.status >= 300:
+        record = m.calls.get(event.handle)
+        if record is not None and record.local_end and not record.ended:
+            m.hang_up(event.handle)  # the phone is on-hook: do not leave the far end held

@@ -1,0 +1,123 @@
+"""Call transfer (REFER) against real peers: Kamailio (registrar/proxy, record-routing) and
+baresip phones.
+
+pi-ata's line alice talks to baresip "1002"; 1002 transfers alice to baresip "1003" with
+baresip's own ``transfer`` command (REFER through Kamailio). pi-ata must answer 202, report
+progress in NOTIFYs, call 1003 through Kamailio (digest), end the old call, and move its port
+to the new call: the port hears ``CallReplaced`` and audio flows with 1003. And the other
+way: pi-ata REFERs 1002 to 1003 (``CallManager.transfer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ata.line import port as lp
+from tests.integration.calls_support import (
+    PortStandIn,
+    account,
+    baresip_phone,
+    decoded_recording,
+    dominant_hz,
+    in_thread,
+    running_manager,
+)
+from tests.peers.baresip import Baresip
+from tests.peers.kamailio import Kamailio
+
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(60)]
+
+ATA_HZ = 440.0
+TRANSFEROR_HZ = 700.0
+TARGET_HZ = 1300.0
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll a condition of the manager's state (test code) for up to ``timeout`` s."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _connected_to(
+    manager_port: PortStandIn, phone: Baresip, number: str, call_id: str = "port0-1"
+) -> None:
+    manager_port.manager.place_call(0, call_id, number)
+    await manager_port.wait(lp.CallAnswered)
+    await in_thread(phone.wait_event, "CALL_ESTABLISHED", timeout=5)
+
+
+async def test_far_end_transfers_us_blind(
+    kamailio: Kamailio, baresip_factory: Callable[..., Baresip], tone_wav: Callable[..., Path]
+) -> None:
+    transferor = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+    async with running_manager(kamailio, [account(kamailio, "alice")]) as manager:
+        port = PortStandIn(manager, 0, ATA_HZ)
+        await _connected_to(port, transferor, "1002")
+        await port.talk("port0-1", 0.4)
+        reply = await in_thread(
+            transferor.command, "transfer", f"sip:1003@{kamailio.host}:{kamailio.port}"
+        )
+        assert reply.get("ok", True) is not False, reply
+        replaced = await port.wait(lp.CallReplaced, timeout=8)
+        assert replaced.old_call_id == "port0-1"
+        new_id = replaced.new_call_id
+        await in_thread(target.wait_event, "CALL_ESTABLISHED", timeout=5)
+        # the old call is over at the transferor, without the port hearing about it
+        await in_thread(transferor.wait_event, "CALL_CLOSED", timeout=5)
+        assert "port0-1" not in manager.calls
+        assert not port.of(lp.CallEnded) and not port.of(lp.CallFailed)
+        assert manager.counters["transfers_in"] == 1
+        # the port talks on the new leg: audio both ways with the target
+        port.heard.clear()
+        await port.talk(new_id, 1.6)
+        leg = manager.media(new_id)
+        assert leg is not None and leg.rtp.stats().packets_received >= 50
+        manager.hang_up(new_id)
+        await in_thread(target.wait_event, "CALL_CLOSED", timeout=5)
+    heard = port.heard_audio()
+    assert abs(dominant_hz(heard[-8000:]) - TARGET_HZ) < 10, "pi-ata hears the target"
+    recorded = decoded_recording(target)
+    assert abs(dominant_hz(recorded[-8000:]) - ATA_HZ) < 10, "the target hears pi-ata"
+
+
+async def test_transfer_to_nobody_reports_the_failure(
+    kamailio: Kamailio, baresip_factory: Callable[..., Baresip], tone_wav: Callable[..., Path]
+) -> None:
+    transferor = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    async with running_manager(kamailio, [account(kamailio, "alice")]) as manager:
+        port = PortStandIn(manager, 0, ATA_HZ)
+        await _connected_to(port, transferor, "1002")
+        # 1004 is a known user but not registered: Kamailio answers our INVITE 404
+        await in_thread(transferor.command, "transfer", f"sip:1004@{kamailio.host}:{kamailio.port}")
+        await until(lambda: manager.counters.get("transfers_failed", 0) > 0)
+        assert manager.counters.get("transfers_failed") == 1
+        assert not port.of(lp.CallReplaced)
+        # baresip 1.0 learns the outcome from our NOTIFY sipfrag, then hangs up the call
+        # itself; the port hears that end (after the failure, not before it)
+        ended = await port.wait(lp.CallEnded, timeout=5)
+        assert ended == lp.CallEnded("port0-1", "remote-bye")
+    assert "transfer failed: 404" in transferor.log_tail()
+
+
+async def test_we_transfer_the_far_end(
+    kamailio: Kamailio, baresip_factory: Callable[..., Baresip], tone_wav: Callable[..., Path]
+) -> None:
+    transferee = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+    async with running_manager(kamailio, [account(kamailio, "alice")]) as manager:
+        port = PortStandIn(manager, 0, ATA_HZ)
+        await _connected_to(port, transferee, "1002")
+        assert manager.transfer("port0-1", "1003")
+        # baresip places the call to the target (it says so with CALL_INCOMING at 1003)
+        await in_thread(target.wait_event, "CALL_ESTABLISHED", timeout=8)
+        await until(lambda: "port0-1" not in manager.calls)
+        assert "port0-1" not in manager.calls, "our call ended once the transfer succeeded"
+        assert manager.counters["transfers_out"] == 1
+        assert not port.of(lp.CallEnded), "the port (on-hook after a transfer) hears nothing"
