@@ -273,6 +273,7 @@ class Transaction:
         }[kind]
         self.deadlines: dict[str, float] = {}
         self._interval: dict[str, float] = {}
+        self._due: float | None = None  # deadline of the timer being handled
         self._request_bytes = request.to_bytes() if kind in _CLIENT_KINDS else b""
         self._ack_bytes: bytes | None = None
         self.last_response: Response | None = None
@@ -334,8 +335,11 @@ class Transaction:
     def timer_fired(self, name: str, now: float) -> None:
         if self.deadlines.get(name) is None:
             return
-        del self.deadlines[name]
-        self._step(_TIMER_INPUT[name], now, None)
+        self._due = self.deadlines.pop(name)
+        try:
+            self._step(_TIMER_INPUT[name], now, None)
+        finally:
+            self._due = None
 
     def transport_error(self, now: float) -> None:
         self._step(I.TRANSPORT_ERROR, now, None)
@@ -369,7 +373,10 @@ class Transaction:
         if cap is not None:
             interval = min(interval, cap)
         self._interval[name] = interval
-        self._arm(name, now + interval)
+        # From the deadline that fired, not from a late "now": lateness does not add up
+        # over the retransmissions (absolute schedule 0.5, 1.5, 3.5 … s).
+        base = self._due if self._due is not None and self._due <= now else now
+        self._arm(name, max(base + interval, now))
 
     def _send(self, data: bytes) -> None:
         self.sink.send(Outgoing(data, self.addr, self.transport, self.key))

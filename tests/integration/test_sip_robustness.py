@@ -16,9 +16,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import re
 import socket
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,10 +31,20 @@ from typing import Any, TypeVar
 import pytest
 
 from ata.line import port as lp
-from ata.runtime.calls import CallManager, CallPolicy
+from ata.runtime.calls import CallManager, CallPolicy, LineAccount
+from ata.runtime.sip_endpoint import SipEndpoint
+from ata.runtime.sip_transport import TransportConfig
 from ata.sip.message import Response
 from ata.sip.parser import parse_message
-from tests.integration.calls_support import PortStandIn, account, running_manager
+from tests.integration.calls_support import (
+    PortStandIn,
+    account,
+    baresip_phone,
+    in_thread,
+    running_manager,
+)
+from tests.peers import free_port, require_binary
+from tests.peers.baresip import Baresip
 from tests.peers.fixtures import DEFAULT_USERS
 from tests.peers.kamailio import Kamailio
 from tests.sip.test_rfc4475 import CASES, DATA
@@ -115,7 +130,19 @@ def _status(data: bytes) -> int | None:
 
 
 class Port(PortStandIn):
-    """The port stand-in, waiting for the n-th event of a kind."""
+    """The port stand-in, stamping each event's wall-clock arrival, waiting for the n-th
+    event of a kind."""
+
+    def __init__(self, manager: CallManager, port: int, tone_hz: float) -> None:
+        super().__init__(manager, port, tone_hz)
+        self.stamps: list[float] = []
+
+    def __call__(self, event: lp.Event) -> None:
+        self.stamps.append(time.time())
+        super().__call__(event)
+
+    def stamp_of(self, event: lp.Event) -> float:
+        return self.stamps[self.events.index(event)]
 
     async def nth(self, kind: type[E], n: int, timeout: float) -> E:
         async def arrived() -> E:
@@ -240,3 +267,250 @@ async def test_rfc4475_torture_messages_over_udp_to_a_running_ua(kamailio_user: 
         assert counters.handler_errors == 0
         assert manager.counters["sink_errors"] == 0
         assert counters.dropped_rate == 0
+
+
+# == timers, with sipp as a black hole ==========================================================
+
+INVITE_TIMES = (0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5)  # T1·2ⁿ until Timer B (RFC 3261 §17.1.1)
+TIMER_B = 32.0
+NON_INVITE_INTERVALS = (0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0)  # min(T1·2ⁿ, T2)
+TOLERANCE = 0.060
+TRACE_ENTRY = re.compile(
+    r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\r?\n"
+    r"UDP message received \[\d+\] bytes :\r?\n\r?\n([A-Z]+) ",
+    re.MULTILINE,
+)
+
+
+def _arrivals(trace: Path, method: str) -> list[float]:
+    """Wall-clock arrival times of ``method`` requests in a sipp ``-trace_msg`` file."""
+    from datetime import datetime
+
+    text = trace.read_text(errors="replace") if trace.exists() else ""
+    return [
+        datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        for stamp, found in TRACE_ENTRY.findall(text)
+        if found == method
+    ]
+
+
+async def _wait_bound(port: int, timeout: float = 5.0) -> None:
+    """Until something (sipp) has bound UDP ``port`` on 127.0.0.1."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        await asyncio.sleep(0.05)  # sipp is starting: poll its port
+    raise AssertionError(f"sipp did not bind port {port}")
+
+
+def _black_hole(sipp: str, method: str, port: int, workdir: Path) -> tuple[Any, Path]:
+    trace = workdir / f"blackhole-{method}.log"
+    proc = subprocess.Popen(
+        [sipp, "-sf", str(SIPP_DIR / f"blackhole_{method}.xml"), "-i", "127.0.0.1",
+         "-p", str(port), "-m", "1", "-nr", "-timeout", "45", "-nostdin",
+         "-trace_msg", "-message_file", str(trace)],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, trace
+
+
+def _stop(proc: Any) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+@pytest.mark.timeout(75)
+async def test_invite_and_register_retransmit_on_rfc3261_timers_to_a_black_hole(
+    tmp_path: Path,
+) -> None:
+    """Two lines on one endpoint: line 1 calls through a sipp that never answers (not even
+    100), line 2 registers at another. INVITE at 0, 0.5, 1.5 … 31.5 s and CallFailed(408)
+    at Timer B = 32 s; REGISTER every 0.5, 1, 2, then 4 s (T2) until Timer F."""
+    sipp = require_binary("sipp")
+    invite_port, register_port = free_port(also_tcp=False), free_port(also_tcp=False)
+    invite_hole, invite_trace = _black_hole(sipp, "invite", invite_port, tmp_path)
+    register_hole, register_trace = _black_hole(sipp, "register", register_port, tmp_path)
+    try:
+        await _wait_bound(invite_port)
+        await _wait_bound(register_port)
+        accounts = [
+            LineAccount(user="1001", domain=f"127.0.0.1:{invite_port}", register=False),
+            LineAccount(user="1002", domain=f"127.0.0.1:{register_port}", password="pw"),
+        ]
+        endpoint = SipEndpoint(TransportConfig(host="127.0.0.1", udp_port=0))
+        manager = CallManager(endpoint, accounts, rtp_port_range=(45000, 45999), own_endpoint=True)
+        port = Port(manager, 0, 440.0)
+        await manager.start()
+        try:
+            manager.place_call(0, "into-the-hole", "2000")
+            failed = await port.wait(lp.CallFailed, TIMER_B + 5.0)
+            failed_at = port.stamp_of(failed)
+        finally:
+            await manager.stop(grace=0.5)
+        await asyncio.to_thread(invite_hole.wait, 5)
+    finally:
+        _stop(invite_hole)
+        _stop(register_hole)
+    invites = _arrivals(invite_trace, "INVITE")
+    registers = _arrivals(register_trace, "REGISTER")
+    assert len(invites) == len(INVITE_TIMES), invites
+    offsets = [t - invites[0] for t in invites]
+    deviations = [o - want for o, want in zip(offsets, INVITE_TIMES, strict=True)]
+    failed_after = failed_at - invites[0]
+    print(
+        "INVITE offsets (s):",
+        [round(o, 3) for o in offsets],
+        "max deviation (ms):",
+        round(1000 * max(map(abs, deviations)), 1),
+        "CallFailed after (s):",
+        round(failed_after, 3),
+    )
+    assert all(abs(d) <= TOLERANCE for d in deviations), deviations
+    assert (failed.status, port.of(lp.CallProgress)) == (408, [])
+    assert abs(failed_after - TIMER_B) <= 0.3, failed_after
+    intervals = [b - a for a, b in itertools.pairwise(registers)]
+    reg_deviations = [i - want for i, want in zip(intervals, NON_INVITE_INTERVALS, strict=False)]
+    print(
+        "REGISTER intervals (s):",
+        [round(i, 3) for i in intervals],
+        "max deviation (ms):",
+        round(1000 * max(map(abs, reg_deviations)), 1),
+    )
+    assert len(intervals) >= 6, registers  # 0.5, 1, 2, 4, 4, 4 … (more within the 32 s)
+    assert all(abs(d) <= TOLERANCE for d in reg_deviations), reg_deviations
+
+
+# == INVITE flood from a stranger ===============================================================
+
+FLOOD_RATE = 200  # INVITE/s
+FLOOD_SECONDS = 30  # with the transport's source filter (the default policy)
+RSS_MARGIN_KB = 20 * 1024
+
+
+def _rss_kb() -> int:
+    status = Path("/proc/self/status").read_text()
+    m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert m is not None
+    return int(m.group(1))
+
+
+def _flood(sipp: str, ua: tuple[str, int], total: int, workdir: Path) -> Any:
+    return subprocess.Popen(
+        [sipp, "-sf", str(SIPP_DIR / "invite_flood.xml"), f"{ua[0]}:{ua[1]}",
+         "-s", "1001", "-i", "127.0.0.2", "-p", str(free_port(also_tcp=False)),
+         "-r", str(FLOOD_RATE), "-m", str(total), "-nr", "-nostdin",
+         "-timeout", str(total // FLOOD_RATE + 15)],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("transport_filter", "seconds"),
+    [(True, FLOOD_SECONDS), (False, 10)],
+    ids=["source-filter-30s", "rate-limit-and-gate-10s"],
+)
+async def test_invite_flood_from_a_stranger_changes_nothing(
+    transport_filter: bool,
+    seconds: int,
+    kamailio: Kamailio,
+    baresip_factory: Callable[..., Baresip],
+    tone_wav: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """sipp from 127.0.0.2 (not the proxy) sends INVITEs for the line's user at 200/s for
+    30 s against the default ghost-call policy (the transport drops strangers' datagrams),
+    and for 10 s with the transport filter off (the per-source rate limit, then the call
+    manager's gate drop them). Nothing rings, no state is kept, the line keeps registering
+    (expires 10 s: it refreshes through the flood) and a call through Kamailio still arrives
+    afterwards; RSS stays within a bound of the baseline."""
+    sipp = require_binary("sipp")
+    phone = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(1000.0), auto=False)
+    line = account(kamailio, "1001", expires=10)
+    policy = CallPolicy(transport_filter=transport_filter)
+    async with running_manager(kamailio, [line], policy=policy) as manager:
+        port = Port(manager, 0, 440.0)
+        transport = manager.endpoint.transport
+        agent = manager.lines[0].agent if manager.lines[0] is not None else None
+        assert agent is not None
+        ua = transport.local_address("udp")
+        gc.collect()
+        rss_before = _rss_kb()
+        total = FLOOD_RATE * seconds
+
+        def strangers() -> int:  # INVITEs from 127.0.0.2 dropped so far, wherever
+            c = transport.counters
+            return c.dropped_source + c.dropped_rate + manager.counters["ghost_source"]
+
+        flood = _flood(sipp, ua, total, tmp_path)
+        loop = asyncio.get_running_loop()
+        samples: list[tuple[float, int]] = []
+        registered_throughout = True
+        rss_peak = rss_before
+        try:
+            while flood.poll() is None:
+                await asyncio.sleep(0.25)  # sampling the counters while the loop serves
+                samples.append((loop.time(), strangers()))
+                registered_throughout &= manager.registered(0)
+                rss_peak = max(rss_peak, _rss_kb())
+        finally:
+            _stop(flood)
+        sipp_err = flood.stderr.read().decode(errors="replace") if flood.stderr else ""
+        assert flood.returncode == 0, sipp_err[-2000:]
+        await asyncio.sleep(0.3)  # the last datagrams in flight
+        gc.collect()
+        rss_after = _rss_kb()
+        dropped = strangers()
+        moving = [t for (t, n), (_, m) in itertools.pairwise(samples) if m > n]
+        rate = dropped / (moving[-1] - moving[0] + 0.25) if len(moving) > 1 else 0.0
+        # nothing reached a line: no ringing, no answer, no transaction or dialog kept
+        assert dropped == total, (dropped, total)
+        if transport_filter:
+            assert transport.counters.dropped_source == total
+        else:  # the bucket lets 50/s (burst 100) through to the gate, which drops them
+            assert transport.counters.dropped_source == 0
+            assert 0 < manager.counters["ghost_source"] < total / 2
+        assert port.events == []
+        assert manager.counters["calls_in"] == 0
+        assert len(agent.tx) == 0 and not agent.calls and not manager.calls
+        assert registered_throughout and manager.registered(0)
+        assert kamailio.contacts("1001"), "refreshed through the flood (expires 10 s)"
+        # the proxy's calls still get through
+        await in_thread(phone.command, "dial", f"sip:1001@{kamailio.host}:{kamailio.port}")
+        incoming = await port.wait(lp.IncomingCall)
+        assert incoming.number == "1002"
+        manager.answer(incoming.call_id)
+        await in_thread(phone.wait_event, "CALL_ESTABLISHED", timeout=5)
+        await in_thread(phone.command, "hangup")
+        await port.wait(lp.CallEnded)
+        gc.collect()
+        rss_end = _rss_kb()
+        print(
+            f"flood ({'source filter' if transport_filter else 'no filter'}): {dropped} "
+            f"INVITEs at {rate:.0f}/s: source-filtered {transport.counters.dropped_source}, "
+            f"rate-limited {transport.counters.dropped_rate}, dropped at the call gate "
+            f"{manager.counters['ghost_source']}; RSS kB before {rss_before}, peak "
+            f"{rss_peak}, after flood {rss_after}, after a call {rss_end}"
+        )
+        assert rate >= 0.95 * FLOOD_RATE
+        assert rss_after - rss_before < RSS_MARGIN_KB
+        assert rss_end - rss_before < RSS_MARGIN_KB
+        assert transport.counters.handler_errors == 0

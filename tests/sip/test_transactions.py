@@ -552,3 +552,22 @@ def test_mismatched_cseq_answer_does_not_land_in_another_transaction() -> None:
     (out,) = layer.datagrams_to_send()
     assert out.addr == PEER
     assert parse_message(out.data).status == 400  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("method", "late"), [("INVITE", 0.02), ("OPTIONS", 0.02)])
+def test_late_timers_do_not_push_the_retransmission_schedule(method: str, late: float) -> None:
+    """A driver whose timer fires ``late`` seconds after each deadline still retransmits on
+    the absolute schedule (found by the sipp black-hole test: 1-8 ms drift per step)."""
+    layer = TransactionLayer()
+    layer.send_request(request(method), PEER, 0.0)
+    layer.datagrams_to_send()
+    deadlines: list[float] = []
+    while (deadline := layer.get_timer()) is not None and deadline < 40.0:
+        deadlines.append(deadline)
+        layer.handle_timer(deadline + late)
+        layer.datagrams_to_send()
+    if method == "INVITE":
+        assert deadlines == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5, 32.0]
+    else:
+        assert deadlines[:6] == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5]
+        assert deadlines[-1] == 32.0  # Timer F
