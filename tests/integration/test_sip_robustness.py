@@ -183,16 +183,18 @@ async def _recv(sock: socket.socket, timeout: float) -> bytes | None:
 
 
 async def _send_torture(
-    data: bytes, ua: tuple[str, int], port: Port, manager: CallManager
+    data: bytes, ua: tuple[str, int], port: Port, manager: CallManager, silence: bool
 ) -> tuple[Exchange, socket.socket]:
-    """Send one message from a fresh socket; collect the answers (reject a ringing call)."""
+    """Send one message from a fresh socket; collect the answers (reject a ringing call).
+    Silence ends the exchange: 0.4 s when none is expected, else 2 s until a final answer
+    (then 50 ms for a duplicate), so a slow machine is not mistaken for a drop."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     sock.sendto(data, ua)
     got = Exchange()
     rung_before = len(port.of(lp.IncomingCall))
-    window = 0.4  # silence this long after the last answer ends the exchange
+    window = 0.4 if silence else 2.0
     while (answer := await _recv(sock, window)) is not None:
         status = _status(answer)
         assert status is not None, answer[:80]
@@ -244,7 +246,9 @@ async def test_rfc4475_torture_messages_over_udp_to_a_running_ua(kamailio_user: 
         try:
             for _section, name, profile, expected, _why in CASES:
                 want[name] = on_the_wire(name, profile, expected)
-                exchange, sock = await _send_torture(_torture_bytes(name), ua, port, manager)
+                exchange, sock = await _send_torture(
+                    _torture_bytes(name), ua, port, manager, silence=want[name] == DROP
+                )
                 sockets.append(sock)  # kept open: a 486 may be retransmitted until ACKed
                 got[name] = exchange.outcome()
             # still serving: a plain OPTIONS is answered 200
@@ -482,9 +486,11 @@ async def test_invite_flood_from_a_stranger_changes_nothing(
         moving = [t for (t, n), (_, m) in itertools.pairwise(samples) if m > n]
         rate = dropped / (moving[-1] - moving[0] + 0.25) if len(moving) > 1 else 0.0
         # nothing reached a line: no ringing, no answer, no transaction or dialog kept
-        assert dropped == total, (dropped, total)
+        # every INVITE sipp sent was counted (a long stall of a loaded machine could let the
+        # kernel's socket buffer overflow: tolerate 2 %)
+        assert 0.98 * total <= dropped <= total, (dropped, total)
         if transport_filter:
-            assert transport.counters.dropped_source == total
+            assert transport.counters.dropped_source == dropped
         else:  # the bucket lets 50/s (burst 100) through to the gate, which drops them
             assert transport.counters.dropped_source == 0
             assert 0 < manager.counters["ghost_source"] < total / 2
