@@ -22,6 +22,17 @@ arrives when the port is not IDLE is answered 486 Busy Here (call waiting, a lat
 will take that branch). Digits received while collecting go to the dial plan; in CONNECTED
 they are relayed (``RelayDtmf``; the runtime picks RFC 4733, SIP INFO or in-band). Flash in
 CONNECTED is ignored or relayed as configured.
+
+Blind transfer from the phone (``FlashMode.TRANSFER``): flash in CONNECTED holds the far end
+(``HoldCall``) and plays dial tone (TRANSFER_DIALING); the target is collected with the dial
+plan; once complete (TRANSFER_READY) hanging up sends ``TransferCall`` (REFER) and the port is
+idle. Flash while dialling or ready, or a target the plan rejects, goes back to the call
+(``ResumeCall``); hanging up before the target is complete just hangs up the call.
+
+From the call layer: ``CallReplaced`` (the far end transferred us; the conversation goes on
+in another call) switches the port to the new call and reconnects its media;
+``MessageWaiting`` (voicemail) sets the stutter-dial-tone flag in any state, and switches the
+tone at once if the phone is listening to dial tone.
 """
 
 from __future__ import annotations
@@ -226,6 +237,24 @@ class PowerDenial:
     seconds: float
 
 
+@dataclass(frozen=True)
+class HoldCall:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class ResumeCall:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class TransferCall:
+    """Blind transfer (REFER) of ``call_id`` to ``target``; the port is on-hook by now."""
+
+    call_id: str
+    target: str
+
+
 Command = (
     PlayTone
     | StopTone
@@ -242,6 +271,9 @@ Command = (
     | PlayDtmf
     | SetPolarity
     | PowerDenial
+    | HoldCall
+    | ResumeCall
+    | TransferCall
 )
 
 # --- configuration --------------------------------------------------------------------------
@@ -250,6 +282,7 @@ Command = (
 class FlashMode(Enum):
     IGNORE = "ignore"
     RELAY = "relay"
+    TRANSFER = "transfer"  # flash: hold + dial tone; dial the target; hang up = blind transfer
 
 
 @dataclass(frozen=True)
@@ -280,6 +313,8 @@ class State(Enum):
     DISCONNECTED = "disconnected"  # the far end hung up; reorder
     HOWLER = "howler"
     LOCKOUT = "lockout"
+    TRANSFER_DIALING = "transfer_dialing"  # far end held, collecting the transfer target
+    TRANSFER_READY = "transfer_ready"  # target complete: on-hook transfers, flash goes back
 
 
 @dataclass
@@ -298,6 +333,7 @@ class PortMachine:
     _polarity_reversed: bool = False
     _calls_placed: int = 0
     _mwi_reported: bool | None = None
+    _transfer_target: str = ""
     history: list[tuple[float, State]] = field(default_factory=list, repr=False)
 
     # public API -----------------------------------------------------------------------------
@@ -314,7 +350,7 @@ class PortMachine:
 
     def get_timer(self) -> float | None:
         candidates = [self._deadline]
-        if self._collector is not None and self.state is State.DIALING:
+        if self._collector is not None and self.state in _COLLECTING:
             candidates.append(self._collector.get_timer())
         if self._ringer is not None and self.state is State.RINGING:
             candidates.append(self._ringer.get_timer())
@@ -327,10 +363,14 @@ class PortMachine:
             timer = self._ringer.get_timer()
             if timer is not None and timer <= now:
                 out += self._ringer_commands(self._ringer.handle_timer(now))
-        if self.state is State.DIALING and self._collector is not None:
+        if self.state in _COLLECTING and self._collector is not None:
             timer = self._collector.get_timer()
             if timer is not None and timer <= now:
-                out += self._decide(self._collector.handle_timer(now), now)
+                decision = self._collector.handle_timer(now)
+                if self.state is State.TRANSFER_DIALING:
+                    out += self._transfer_decide(decision, now)
+                else:
+                    out += self._decide(decision, now)
         if self._deadline is not None and self._deadline <= now:
             self._deadline = None
             out += self._timeout(now)
@@ -412,6 +452,7 @@ class PortMachine:
         if not isinstance(event, CallEnded) or event.call_id != self.call_id:
             return []
         self.call_id = None
+        self._collector = None
         self._enter(State.DISCONNECTED, now, now + self.settings.reorder_s)
         out: list[Command] = [DisconnectMedia()]
         if self._polarity_reversed:
@@ -491,9 +532,51 @@ class PortMachine:
         return [RelayDtmf(self.call_id, event.key)]
 
     def _connected_flash(self, _event: Event, now: float) -> list[Command]:
-        if self.settings.flash_mode is FlashMode.RELAY and self.call_id is not None:
+        if self.call_id is None:
+            return []
+        if self.settings.flash_mode is FlashMode.RELAY:
             return [RelayFlash(self.call_id)]
+        if self.settings.flash_mode is FlashMode.TRANSFER:
+            self._enter(State.TRANSFER_DIALING, now)
+            self._collector = DigitCollector(self.settings.dial_plan)
+            self._transfer_target = ""
+            out: list[Command] = [DisconnectMedia(), HoldCall(self.call_id), PlayTone(Tone.DIAL)]
+            return out + self._transfer_decide(self._collector.start(now), now)
         return []
+
+    # blind transfer from the phone: flash, dial the target, hang up --------------------------
+    def _transfer_digit(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, Digit) or self._collector is None:
+            return []
+        out: list[Command] = [] if self._collector.keys else [StopTone()]
+        return out + self._transfer_decide(self._collector.key(event.key, now), now)
+
+    def _transfer_decide(self, decision: Decision, now: float) -> list[Command]:
+        if decision.outcome is Outcome.COLLECTING:
+            return [PlayTone(Tone.SECOND_DIAL)] if decision.second_dial_tone else []
+        self._collector = None
+        if decision.outcome is Outcome.DIAL and decision.number:
+            self._transfer_target = decision.number
+            self._enter(State.TRANSFER_READY, now)
+            return [StopTone()]
+        return self._transfer_back(None, now)  # not a valid target: back to the call
+
+    def _transfer_back(self, _event: Event | None, now: float) -> list[Command]:
+        """Flash (or a bad target) while transferring: back to the held call."""
+        self._collector = None
+        self._transfer_target = ""
+        if self.call_id is None:
+            return []
+        self._enter(State.CONNECTED, now)
+        return [StopTone(), ResumeCall(self.call_id), ConnectMedia(self.call_id)]
+
+    def _transfer_on_hook(self, _event: Event, now: float) -> list[Command]:
+        call_id, target = self.call_id, self._transfer_target
+        self._reset(now)
+        self._transfer_target = ""
+        if call_id is None:
+            return [StopTone()]
+        return [StopTone(), TransferCall(call_id, target)]
 
     def _remote_dtmf(self, event: Event, now: float) -> list[Command]:
         if not isinstance(event, RemoteDtmf):
@@ -547,7 +630,9 @@ _OFF_HOOK_STATES = (
     State.DISCONNECTED,
     State.HOWLER,
     State.LOCKOUT,
+    State.TRANSFER_DIALING,
 )
+_COLLECTING = (State.DIALING, State.TRANSFER_DIALING)
 
 _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.IDLE, OffHook): PortMachine._idle_off_hook,
@@ -565,6 +650,12 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.CONNECTED, RemoteDtmf): PortMachine._remote_dtmf,
     (State.CONNECTED, CallEnded): PortMachine._far_end_hangup,
     (State.CONNECTED, CallReplaced): PortMachine._call_replaced,
+    (State.TRANSFER_DIALING, Digit): PortMachine._transfer_digit,
+    (State.TRANSFER_DIALING, Flash): PortMachine._transfer_back,
+    (State.TRANSFER_DIALING, CallEnded): PortMachine._far_end_hangup,
+    (State.TRANSFER_READY, Flash): PortMachine._transfer_back,
+    (State.TRANSFER_READY, OnHook): PortMachine._transfer_on_hook,
+    (State.TRANSFER_READY, CallEnded): PortMachine._far_end_hangup,
     **{(state, OnHook): PortMachine._hang_up for state in _OFF_HOOK_STATES},
     **{(state, MessageWaiting): PortMachine._message_waiting for state in State},
 }

@@ -153,6 +153,19 @@ def transfer(m: CallManager, call_id: str, target: str) -> bool:
     return ok
 
 
+def hold(m: CallManager, call_id: str, *, hold: bool) -> None:
+    """Put a call on hold (re-INVITE sendonly) or take it off hold (the flash-transfer flow)."""
+    record = m.calls.get(call_id)
+    line = m._line(record.port) if record is not None else None
+    if record is None or line is None or line.agent is None:
+        return
+    if hold:
+        line.agent.hold(call_id, m.now())
+    else:
+        line.agent.resume(call_id, m.now())
+    m._pump(line)
+
+
 def on_transfer_progress(m: CallManager, line: LineState, event: sc.TransferProgress) -> None:
     log.info(
         "port %d: transfer of %s: %d%s",

@@ -406,6 +406,12 @@ class CallManager:
         """Blind transfer (REFER) of a connected call; see :mod:`ata.runtime.call_transfer`."""
         return call_transfer.transfer(self, call_id, target)
 
+    def hold(self, call_id: str) -> None:
+        call_transfer.hold(self, call_id, hold=True)
+
+    def resume(self, call_id: str) -> None:
+        call_transfer.hold(self, call_id, hold=False)
+
     def media(self, call_id: str) -> CallMedia | None:
         record = self.calls.get(call_id)
         return None if record is None else record.media

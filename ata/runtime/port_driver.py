@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +106,17 @@ class CallControl(Protocol):
     def send_flash(self, call_id: str) -> None: ...
 
     def media(self, call_id: str) -> MediaLeg | None: ...
+
+
+@runtime_checkable
+class CallFeatures(Protocol):
+    """Optional call features a ``CallControl`` may offer (hold, resume, blind transfer)."""
+
+    def hold(self, call_id: str) -> None: ...
+
+    def resume(self, call_id: str) -> None: ...
+
+    def transfer(self, call_id: str, target: str) -> bool: ...
 
 
 @dataclass
@@ -314,10 +325,29 @@ class PortDriver:
                 self._overlay_left = 5
             case lp.SetPolarity(reversed=reverse):
                 self.line.set_polarity(reverse)
+            case lp.HoldCall() | lp.ResumeCall() | lp.TransferCall():
+                self._call_feature(command)
             case lp.PowerDenial(seconds=seconds):
                 task = asyncio.get_running_loop().create_task(self.line.power_denial(seconds))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
+
+    def _call_feature(self, command: lp.HoldCall | lp.ResumeCall | lp.TransferCall) -> None:
+        calls = self.calls
+        if not isinstance(calls, CallFeatures):
+            log.warning("port %d: %s not supported here", self.port, type(command).__name__)
+            if isinstance(command, lp.TransferCall):
+                calls.hang_up(command.call_id)  # the phone is on-hook: do not leave a held call
+            return
+        match command:
+            case lp.HoldCall(call_id=call_id):
+                calls.hold(call_id)
+            case lp.ResumeCall(call_id=call_id):
+                calls.resume(call_id)
+            case lp.TransferCall(call_id=call_id, target=target):
+                log.info("port %d: transferring call %s to %s", self.port, call_id, target)
+                if not calls.transfer(call_id, target):
+                    calls.hang_up(call_id)
 
     # --- audio ------------------------------------------------------------------------------
     async def _audio_loop(self) -> None:

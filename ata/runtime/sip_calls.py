@@ -201,6 +201,15 @@ class SipCalls:
     def send_flash(self, call_id: str) -> None:
         self._m().send_flash(call_id)
 
+    def hold(self, call_id: str) -> None:
+        self._m().hold(call_id)
+
+    def resume(self, call_id: str) -> None:
+        self._m().resume(call_id)
+
+    def transfer(self, call_id: str, target: str) -> bool:
+        return self._m().transfer(call_id, target)
+
     def media(self, call_id: str) -> CallMedia | None:
         return self._m().media(call_id)
 
