@@ -73,9 +73,10 @@ class Probe:
         self.rtp_port = int(words[1])
         self.sip_port = int(words[2])
 
-    def target(self, host: str, port: int) -> None:
+    def target(self, host: str, port: int, anchor_ns: int | None = None) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"target {host} {port}\n")
+        anchor = "" if anchor_ns is None else f" {anchor_ns}"
+        self.proc.stdin.write(f"target {host} {port}{anchor}\n")
         self.proc.stdin.flush()
 
     def result(self, timeout: float | None = None) -> dict[str, Any]:

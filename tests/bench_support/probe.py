@@ -5,7 +5,9 @@ repository root.
 It binds an RTP socket (kernel receive timestamps, ``SO_TIMESTAMPNS``) and a SIP socket, prints
 ``ready RTP_PORT SIP_PORT`` and then learns where to send:
 
-* a line ``target HOST PORT`` on stdin (pi-ata: the bench tells it the RtpSession's port), or
+* a line ``target HOST PORT [ANCHOR_NS]`` on stdin (pi-ata: the bench tells it the RtpSession's
+  port; with ``ANCHOR_NS``, a ``time.monotonic_ns()`` value, packets leave at ``ANCHOR_NS +
+  k·20 ms``, which fixes their phase against the simulated codec's ticks), or
 * a SIP INVITE on its SIP socket (baresip dials it): the probe answers 200 OK with an SDP whose
   ``m=audio`` is its RTP port and sends to the offer's address.
 
@@ -125,14 +127,16 @@ def roundtrip(seconds: float, out: Path, warmup_s: float = 0.5) -> None:
     stub = SipStub(sip, rtp.getsockname()[1])
     print(f"ready {rtp.getsockname()[1]} {sip.getsockname()[1]}", flush=True)
     target: tuple[str, int] | None = None
+    anchor_ns: int | None = None  # send at anchor + k·20 ms (a chosen phase), else any phase
     stdin = sys.stdin
     give_up = time.monotonic() + 30.0
     while target is None and time.monotonic() < give_up:
         readable, _, _ = select.select([stdin, sip], [], [], 0.5)
         if stdin in readable:
             words = stdin.readline().split()
-            if len(words) == 3 and words[0] == "target":
+            if len(words) in (3, 4) and words[0] == "target":
                 target = (words[1], int(words[2]))
+                anchor_ns = int(words[3]) if len(words) == 4 else None
         if sip in readable:
             stub.handle()
             if stub.offers:
@@ -149,6 +153,8 @@ def roundtrip(seconds: float, out: Path, warmup_s: float = 0.5) -> None:
     arrivals: list[int] = []
     audio: list[bytes] = []
     start = time.monotonic_ns() + PERIOD_NS
+    if anchor_ns is not None:
+        start += (anchor_ns - start) % PERIOD_NS
     k = 0
     end = start + (frames + 25) * PERIOD_NS  # listen 0.5 s after the last send
     ssrc = 0x50B0BE01
