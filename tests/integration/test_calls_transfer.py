@@ -11,12 +11,17 @@ way: pi-ata REFERs 1002 to 1003 (``CallManager.transfer``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from ata.line import port as lp
+from ata.runtime.daemon import Daemon, DaemonOptions
+from ata.runtime.sip_calls import sip_calls
+from provisioning.schema import Config, Line, Network
 from tests.integration.calls_support import (
     PortStandIn,
     account,
@@ -26,6 +31,7 @@ from tests.integration.calls_support import (
     in_thread,
     running_manager,
 )
+from tests.peers import free_port
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 
@@ -121,3 +127,99 @@ async def test_we_transfer_the_far_end(
         assert "port0-1" not in manager.calls, "our call ended once the transfer succeeded"
         assert manager.counters["transfers_out"] == 1
         assert not port.of(lp.CallEnded), "the port (on-hook after a transfer) hears nothing"
+
+
+# -- end to end at the phone (the daemon on the simulated board) -------------------------------
+
+
+@pytest_asyncio.fixture
+async def daemon(kamailio: Kamailio) -> AsyncIterator[Daemon]:
+    config = Config(
+        network=Network(local_port=free_port(), rtp_port_min=46000, rtp_port_max=46998),
+        lines=[
+            Line(
+                proxy=f"{kamailio.host}:{kamailio.port}",
+                user="1001",
+                password=kamailio.users["1001"],
+                dial_plan="(<:100>x|1xxx)",
+            )
+        ],
+    )
+    d = Daemon(
+        config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False, admin_listen="")
+    )
+    await d.start()
+    phone = d.phone(1)
+    assert phone is not None
+    assert await phone.wait_for(lambda: bool(kamailio.contacts("1001")), 5.0)
+    yield d
+    await d.stop()
+
+
+def state(d: Daemon) -> str:
+    return d.ports[0].machine.state.value
+
+
+async def test_phone_is_transferred_and_hears_the_new_party(
+    daemon: Daemon,
+    kamailio: Kamailio,
+    baresip_factory: Callable[..., Baresip],
+    tone_wav: Callable[..., Path],
+) -> None:
+    transferor = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+    phone = daemon.phone(1)
+    assert phone is not None
+    phone.off_hook()
+    await phone.wait_for(lambda: False, 0.4)
+    await phone.dtmf_dial("2")  # 1002
+    assert await phone.wait_for(lambda: state(daemon) == "connected", 8.0)
+    await in_thread(transferor.wait_event, "CALL_ESTABLISHED", timeout=5)
+    await phone.wait_for(lambda: False, 0.8)
+    heard = [round(t.freq_hz) for t in phone.dominant_tones(0.4)]
+    assert any(abs(f - TRANSFEROR_HZ) < 10 for f in heard), heard
+    first_call = daemon.ports[0].machine.call_id
+    await in_thread(transferor.command, "transfer", f"sip:1003@{kamailio.host}:{kamailio.port}")
+    await in_thread(target.wait_event, "CALL_ESTABLISHED", timeout=8)
+    assert await phone.wait_for(lambda: daemon.ports[0].machine.call_id != first_call, 5.0)
+    assert state(daemon) == "connected"
+    phone.play_tone((ATA_HZ,), 2.0, -12.0)
+    await phone.wait_for(lambda: False, 1.2)
+    heard = [round(t.freq_hz) for t in phone.dominant_tones(0.4)]
+    assert any(abs(f - TARGET_HZ) < 10 for f in heard), heard
+    await phone.wait_for(lambda: False, 1.0)
+    phone.on_hook()
+    await in_thread(target.wait_event, "CALL_CLOSED", timeout=5)
+    recording = decoded_recording(target)
+    assert abs(dominant_hz(recording[-16000:-4000]) - ATA_HZ) < 15, "the target hears the phone"
+
+
+async def test_phone_blind_transfers_with_flash_dial_hang_up(
+    daemon: Daemon,
+    kamailio: Kamailio,
+    baresip_factory: Callable[..., Baresip],
+    tone_wav: Callable[..., Path],
+) -> None:
+    transferee = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+    machine = daemon.ports[0].machine
+    machine.update_settings(replace(machine.settings, flash_mode=lp.FlashMode.TRANSFER))
+    phone = daemon.phone(1)
+    assert phone is not None
+    phone.off_hook()
+    await phone.wait_for(lambda: False, 0.4)
+    await phone.dtmf_dial("2")  # 1002
+    assert await phone.wait_for(lambda: state(daemon) == "connected", 8.0)
+    await in_thread(transferee.wait_event, "CALL_ESTABLISHED", timeout=5)
+    await phone.flash(300.0)
+    assert await phone.wait_for(lambda: state(daemon) == "transfer_dialing", 3.0)
+    await phone.wait_for(lambda: False, 0.5)
+    heard = [round(t.freq_hz) for t in phone.dominant_tones(0.3)]
+    assert any(abs(f - 350) < 8 for f in heard), heard  # dial tone while the far end is held
+    await phone.dtmf_dial("1003")
+    assert await phone.wait_for(lambda: state(daemon) == "transfer_ready", 3.0)
+    phone.on_hook()
+    established = await in_thread(target.wait_event, "CALL_ESTABLISHED", timeout=8)
+    assert "1002" in str(established.get("peeruri", "")), established
+    assert await phone.wait_for(lambda: state(daemon) == "idle", 2.0)
+    assert not phone.ringing
