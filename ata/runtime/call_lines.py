@@ -145,6 +145,7 @@ def line_status(line: LineState | None, calls: Iterable[CallRecord]) -> dict[str
         "sip_user": line.account.user,
         "ready": line.agent is not None,  # proxy resolved, calls possible
         "registration": reg.registration.state.value if reg is not None else "off",
+        "message_waiting": line.message_waiting,  # None: no message-summary heard yet
         "calls": [
             {"call_id": r.call_id, "incoming": r.incoming, "ended": r.ended}
             for r in calls

@@ -83,6 +83,7 @@ async def test_sipp_notifier_drives_stutter_dial_tone(tmp_path: Path) -> None:
             (sub,) = line.agent.subscriptions.values()
             assert sub.state is SubState.STOPPED  # terminated;reason=rejected: no retry
             assert line.message_waiting is False
+            assert manager.status()[0]["message_waiting"] is False
             returncode = await asyncio.to_thread(proc.wait, 10)
         assert returncode == 0, (tmp_path / "sipp-msgs.log").read_text(errors="replace")[-3000:]
     finally:
