@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 from ata.line import port as lp
 from ata.runtime.call_lines import CallRecord, LineState
 from ata.sip import call as sc
+from ata.sip.refer import refer_to_with_replaces, replaces_value
+from ata.sip.uri import SipURI
 
 if TYPE_CHECKING:
     from ata.runtime.calls import CallManager
@@ -96,6 +98,38 @@ async def _start_leg(m: CallManager, line: LineState, record: CallRecord) -> Non
     m._pump(line)
 
 
+async def answer_replacing(m: CallManager, line: LineState, record: CallRecord) -> None:
+    """An incoming INVITE with Replaces (attended transfer, we are the target): answer it
+    with its own RTP port, end the replaced call, move the port over (``CallReplaced``)."""
+    agent = line.agent
+    if agent is None:
+        return
+    try:
+        record.media = await m._open_media(line, record)
+    except OSError as exc:
+        log.warning("port %d: no RTP port for a replacing call: %s", line.port + 1, exc)
+        m.counters["media_errors"] += 1
+        record.local_end = True
+        agent.reject(record.call_id, 503, m.now())
+        m._pump(line)
+        return
+    old = m.calls.get(record.transfer_of)
+    now = m.now()
+    if record.ended or old is None or old.local_end:  # cancelled, or the phone hung up
+        if not record.ended:
+            record.local_end = True
+            agent.reject(record.call_id, 487 if old is not None else 481, now)
+        m._pump(line)
+        return
+    log.info("port %d: call %s replaced by %s", line.port + 1, old.call_id, record.call_id)
+    m.counters["replaced"] = m.counters.get("replaced", 0) + 1
+    record.answered_at = now
+    agent.answer_with(record.call_id, m._audio(line, record.media), now)
+    if not agent.complete_replace(record.call_id, now):
+        m.hang_up(record.call_id)
+    m._pump(line)
+
+
 def leg_event(m: CallManager, line: LineState, record: CallRecord, event: sc.CallEvent) -> bool:
     """Handle an event of a transfer leg the port does not know yet; False = not such a leg."""
     if not record.transfer_of:
@@ -125,7 +159,7 @@ def on_call_transferred(m: CallManager, line: LineState, event: sc.CallTransferr
         return
     new.transfer_of = ""
     new.port_told = True
-    new.answered_at = m.now()
+    new.answered_at = new.answered_at or m.now()
     log.info("port %d: call %s transferred to %s", line.port + 1, event.old_handle, new.call_id)
     m._tell(line.port, lp.CallReplaced(event.old_handle, event.new_handle))
 
@@ -164,6 +198,30 @@ def hold(m: CallManager, call_id: str, *, hold: bool) -> None:
     else:
         line.agent.resume(call_id, m.now())
     m._pump(line)
+
+
+def attended_transfer(m: CallManager, call_id: str, consult_call_id: str) -> bool:
+    """Attended transfer: REFER the far end of ``call_id`` to the far end of the consultation
+    call ``consult_call_id`` with Replaces (RFC 3891), so the two far ends talk to each other.
+    Both our calls end (the target replaces the consultation call); the port hears nothing."""
+    record = m.calls.get(call_id)
+    consult = m.calls.get(consult_call_id)
+    line = m._line(record.port) if record is not None else None
+    if record is None or consult is None or line is None or line.agent is None:
+        return False
+    call = line.agent.calls.get(consult_call_id)
+    dialog = call.dialog if call is not None else None
+    if call is None or dialog is None or not isinstance(dialog.remote_uri.uri, SipURI):
+        return False
+    replaces = replaces_value(call.call_id, dialog.id.remote_tag, call.local_tag)
+    refer_to = refer_to_with_replaces(dialog.remote_uri.uri, replaces)
+    ok = line.agent.transfer(call_id, "", m.now(), replaces=refer_to)
+    if ok:
+        record.local_end = True
+        consult.local_end = True
+        m.counters["transfers_out"] = m.counters.get("transfers_out", 0) + 1
+    m._pump(line)
+    return ok
 
 
 def on_transfer_progress(m: CallManager, line: LineState, event: sc.TransferProgress) -> None:

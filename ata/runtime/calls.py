@@ -406,6 +406,10 @@ class CallManager:
         """Blind transfer (REFER) of a connected call; see :mod:`ata.runtime.call_transfer`."""
         return call_transfer.transfer(self, call_id, target)
 
+    def attended_transfer(self, call_id: str, consult_call_id: str) -> bool:
+        """REFER with Replaces: connect the far ends of two of our calls (RFC 3891)."""
+        return call_transfer.attended_transfer(self, call_id, consult_call_id)
+
     def hold(self, call_id: str) -> None:
         call_transfer.hold(self, call_id, hold=True)
 
@@ -598,6 +602,10 @@ class CallManager:
             self._track(call.call_id, call.local_tag, line.port)
         self.calls[event.handle] = record
         self.counters["calls_in"] += 1
+        if event.replaces and event.replaces in self.calls:
+            record.transfer_of = event.replaces  # RFC 3891: takes over a call, no ringing
+            self._spawn(call_transfer.answer_replacing(self, line, record))
+            return
         if self._sink(line.port) is None:
             record.local_end = True
             agent.reject(event.handle, 480, self.now())

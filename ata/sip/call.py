@@ -101,6 +101,8 @@ class CallIncoming:
     withheld: str = ""  # "private" / "unavailable" when no number may be shown
     alert_info: tuple[str, ...] = ()  # raw Alert-Info values (distinctive ring)
     offer: bool = True  # False: the INVITE had no SDP (we offer in the 200)
+    replaces: str = ""  # handle of our connected call this one replaces (RFC 3891): answer
+    # it without ringing, then ``complete_replace``
 
 
 @dataclass(frozen=True)

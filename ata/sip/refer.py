@@ -93,6 +93,24 @@ def refer_to_with_replaces(target: SipURI, replaces: str) -> str:
     return f"<{uri}>"
 
 
+def parse_replaces(value: str) -> tuple[str, str, str, bool] | None:
+    """(Call-ID, to-tag, from-tag, early-only) of a Replaces header, else None. The to-tag is
+    the *receiver's* local tag of the dialog to replace, the from-tag the other party's."""
+    call_id, *params = [p.strip() for p in value.split(";")]
+    found: dict[str, str] = {}
+    early_only = False
+    for param in params:
+        name, sep, val = param.partition("=")
+        name = name.strip().lower()
+        if name == "early-only" and not sep:
+            early_only = True
+        elif name in ("to-tag", "from-tag") and val.strip():
+            found[name] = val.strip()
+    if not call_id or len(found) != 2:
+        return None
+    return call_id, found["to-tag"], found["from-tag"], early_only
+
+
 def sipfrag(status: int, reason: str) -> bytes:
     """A ``message/sipfrag`` body: just the status line."""
     return f"SIP/2.0 {status} {reason}\r\n".encode()

@@ -49,6 +49,7 @@ from ata.sip.ua_support import (
 from ata.sip.uri import URI, SipURI
 
 SDP_ID_KEY = "sdp_session_id"
+REPLACES_KEY = "replaces"  # call.extra: the handle of the call an incoming INVITE replaces
 
 
 class UaCore:

@@ -16,6 +16,7 @@ from ata.sip.call import (
 from ata.sip.dialog import Dialog
 from ata.sip.errors import SipParseError, SipRequestRejected
 from ata.sip.message import Request, make_response
+from ata.sip.refer import parse_replaces
 from ata.sip.sdp import (
     SdpError,
     SdpNegotiationError,
@@ -29,7 +30,7 @@ from ata.sip.transaction import Address, TxKey
 from ata.sip.transaction_layer import (
     server_key,
 )
-from ata.sip.ua_core import UaCore
+from ata.sip.ua_core import REPLACES_KEY, UaCore
 from ata.sip.ua_support import (
     ALLOW,
     SDP,
@@ -82,6 +83,11 @@ class UaInbound(UaCore):
         if cfg.check_request_uri and not addressed_to(self.config, req):
             self._answer(req, 404, now)
             return
+        replaces = ""
+        if req.headers.get("Replaces") is not None:
+            replaces = self._replaced_call(req, now)
+            if not replaces:
+                return
         if not accepts_sdp(req):  # RFC 4475 §3.3.15: our 200 could only carry SDP
             self._answer(req, 406, now, headers=[("Accept", SDP)])
             return
@@ -105,6 +111,8 @@ class UaInbound(UaCore):
         call = Call(handle, CallDirection.INCOMING, req.call_id, tag, CallState.INCOMING, req)
         call.remote_offer = offer
         call.invite_key = server_key(req)
+        if replaces:
+            call.extra[REPLACES_KEY] = replaces
         self._register(call)
         ringing = make_response(
             req, 180, to_tag=tag, headers=[("Contact", local_contact(self.config))]
@@ -119,7 +127,27 @@ class UaInbound(UaCore):
         self.tx.send_response(ringing, now)
         number, name, withheld = caller_identity(req)
         alert = tuple(req.headers.values("Alert-Info"))
-        self._events.append(CallIncoming(handle, number, name, withheld, alert, offer is not None))
+        self._events.append(
+            CallIncoming(handle, number, name, withheld, alert, offer is not None, replaces)
+        )
+
+    def _replaced_call(self, req: Request, now: float) -> str:
+        """The handle of the connected call an INVITE with Replaces takes over (RFC 3891),
+        else "" after answering 400 (malformed) or 481 (no such confirmed dialog)."""
+        parsed = parse_replaces(req.headers.get("Replaces") or "")
+        if parsed is None:
+            self._answer(req, 400, now)
+            return ""
+        call_id, to_tag, from_tag, early_only = parsed
+        old = self._by_dialog.get((call_id, to_tag))
+        dialog = old.dialog if old is not None else None
+        if old is None or dialog is None or dialog.id.remote_tag != from_tag:
+            self._answer(req, 481, now)
+            return ""
+        if early_only or old.state is not CallState.CONNECTED:
+            self._answer(req, 486 if early_only else 481, now)
+            return ""
+        return old.handle
 
     @staticmethod
     def _merged(req: Request, active: list[Call]) -> bool:

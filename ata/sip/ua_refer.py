@@ -54,6 +54,7 @@ from ata.sip.refer import (
     sipfrag_status,
     subscription_state,
 )
+from ata.sip.ua_core import REPLACES_KEY
 from ata.sip.ua_inbound import UaInbound
 from ata.sip.ua_support import ALLOW, local_contact, local_identity, local_via
 from ata.sip.uri import SipURI, escape_user, parse_uri
@@ -195,6 +196,23 @@ class UaRefer(UaInbound):
         self._notify_refer(xfer, status if status >= 300 else 500, reason, now)
         if xfer.deferred_end is not None:
             super()._end(xfer.old, xfer.deferred_end)
+
+    # == an INVITE with Replaces took over one of our calls (RFC 3891) ========================
+
+    def complete_replace(self, new_handle: str, now: float) -> bool:
+        """After answering an incoming call with ``replaces``: end the replaced call (BYE)
+        and report :class:`CallTransferred` (old, new) instead of its end."""
+        new = self.calls.get(new_handle)
+        if new is None or new.state is not CallState.CONNECTED:
+            return False
+        old = self.calls.get(str(new.extra.pop(REPLACES_KEY, "")))
+        if old is None or old.ended_reported:
+            return False
+        if old.state is CallState.CONNECTED and old.step(CallInput.HANG_UP):
+            self._send_bye(old, now)
+        old.ended_reported = True
+        self._events.append(CallTransferred(old.handle, new_handle))
+        return True
 
     # == we transfer the far end ================================================================
 

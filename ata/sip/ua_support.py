@@ -23,7 +23,7 @@ UA_PROFILE: Final = Profile(
     methods=frozenset(
         {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "REFER"}
     ),
-    supported=frozenset(),
+    supported=frozenset({"replaces"}),
     accept=("application/sdp",),
 )
 SDP: Final = "application/sdp"

@@ -223,3 +223,35 @@ async def test_phone_blind_transfers_with_flash_dial_hang_up(
     assert "1002" in str(established.get("peeruri", "")), established
     assert await phone.wait_for(lambda: state(daemon) == "idle", 2.0)
     assert not phone.ringing
+
+
+async def test_attended_transfer_with_replaces_between_three_lines(kamailio: Kamailio) -> None:
+    """alice (port 0) talks to carol (port 2), consults bob (port 1), then REFERs carol to bob
+    with Replaces: carol INVITEs bob through Kamailio, bob's line matches Replaces to its call
+    with alice and takes it over without ringing; carol and bob talk; alice is out."""
+    accounts = [account(kamailio, u) for u in ("alice", "bob", "carol")]
+    async with running_manager(kamailio, accounts) as manager:
+        alice, bob, carol = (PortStandIn(manager, i, hz) for i, hz in enumerate((440, 700, 1300)))
+        manager.place_call(2, "port2-1", "alice")
+        ring = await alice.wait(lp.IncomingCall)
+        manager.answer(ring.call_id)
+        await carol.wait(lp.CallAnswered)
+        manager.place_call(0, "port0-2", "bob")
+        ring_bob = await bob.wait(lp.IncomingCall)
+        manager.answer(ring_bob.call_id)
+        await alice.wait(lp.CallAnswered)
+        assert manager.attended_transfer(ring.call_id, "port0-2")
+        carol_moved = await carol.wait(lp.CallReplaced, timeout=8)
+        bob_moved = await bob.wait(lp.CallReplaced, timeout=8)
+        assert carol_moved.old_call_id == "port2-1"
+        assert bob_moved.old_call_id == ring_bob.call_id
+        assert len(bob.of(lp.IncomingCall)) == 1, "the replacing call did not ring"
+        await until(lambda: ring.call_id not in manager.calls and "port0-2" not in manager.calls)
+        assert not alice.of(lp.CallEnded) and not bob.of(lp.CallEnded)
+        assert not carol.of(lp.CallEnded)
+        assert manager.counters["replaced"] == 1
+        await asyncio.gather(
+            carol.talk(carol_moved.new_call_id, 1.2), bob.talk(bob_moved.new_call_id, 1.2)
+        )
+        assert abs(dominant_hz(carol.heard_audio()[-4000:]) - 700) < 10, "carol hears bob"
+        assert abs(dominant_hz(bob.heard_audio()[-4000:]) - 1300) < 10, "bob hears carol"

@@ -237,7 +237,54 @@ def test_attended_transfer_carries_replaces() -> None:
     assert len(invite) == 1
     assert invite[0].headers.get("Replaces") == replaces
     assert str(invite[0].uri) == "sip:carol@example.com"
-    assert carol_h in carol.calls
+    # carol (the target) matches Replaces to her call with bob: it is taken over
+    incoming = next(e for e in net.take(C) if isinstance(e, CallIncoming))
+    assert incoming.replaces == carol_h
+    assert carol.answer(incoming.handle, net.now)
+    assert carol.complete_replace(incoming.handle, net.now)
+    net.pump()
+    assert CallTransferred(carol_h, incoming.handle) in net.take(C)
+    assert CallTransferred("c1", req.new_handle) in net.take(A)
+    b_events = net.take(B)
+    assert CallEnded("c2", "remote-bye") in b_events  # carol ended the consultation call
+    assert CallEnded(bob_h, "transferred") in b_events
+    net.run(net.now + 40)
+    assert alice.calls[req.new_handle].state.name == "CONNECTED"
+    assert carol.calls[incoming.handle].state.name == "CONNECTED"
+    assert carol_h not in carol.calls and not bob.calls
+    assert not _of(net.take(C), CallEnded)
+
+
+def test_invite_with_replaces_that_matches_nothing() -> None:
+    alice, bob, _carol, net = trio()
+    bob_h = connect(alice, bob, net, "c1", "bob")
+    call = bob.calls[bob_h]
+    assert call.dialog is not None
+    good = replaces_value(call.call_id, call.local_tag, call.dialog.id.remote_tag)
+    cases = [
+        (replaces_value("nope@x", call.local_tag, call.dialog.id.remote_tag), 481),
+        (replaces_value(call.call_id, call.local_tag, "wrong"), 481),
+        (good + ";early-only", 486),
+        ("garbage", 400),
+    ]
+    stranger = ("192.0.2.50", 5060)
+    statuses: list[int] = []
+    net.handlers[stranger] = lambda data, src: statuses.append(int(data.split(b" ", 2)[1]))
+    for n, (value, _status) in enumerate(cases):
+        raw = (
+            "INVITE sip:bob@192.0.2.2 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKrepl{n}\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d1\r\n"
+            f"To: <sip:bob@example.com>\r\nCall-ID: repl{n}@x\r\nCSeq: 1 INVITE\r\n"
+            f"Contact: <sip:dave@192.0.2.50>\r\nReplaces: {value}\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        bob.receive(raw.encode(), stranger, net.now)
+        net.pump()
+    finals = [s for s in statuses if s >= 200]
+    assert finals == [status for _value, status in cases]
+    assert not _of(net.take(B), CallIncoming)
+    assert bob.calls[bob_h].state.name == "CONNECTED"
 
 
 def test_bad_refers_are_refused() -> None:
