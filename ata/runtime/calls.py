@@ -262,6 +262,7 @@ class CallManager:
             for record in list(self.calls.values()):
                 if record.port == port and not record.ended:
                     self.hang_up(record.call_id)
+            mwi.unsubscribe(self, old)
             if old.registration is not None:
                 await self.endpoint.remove_registration(old.registration)
         self.lines.extend([None] * (port + 1 - len(self.lines)))

@@ -69,8 +69,9 @@ def on_message_waiting(m: CallManager, line: LineState, event: sc.MessageWaiting
     m._tell(line.port, lp.MessageWaiting(event.waiting))
 
 
-def unsubscribe(m: CallManager) -> None:
-    for line in m.lines:
-        if line is not None and line.agent is not None and line.agent.subscriptions:
-            line.agent.stop_subscriptions(m.now())
-            m._pump(line)
+def unsubscribe(m: CallManager, line: LineState | None = None) -> None:
+    """Expires: 0 for the subscriptions of ``line`` (default: every line)."""
+    for each in m.lines if line is None else [line]:
+        if each is not None and each.agent is not None and each.agent.subscriptions:
+            each.agent.stop_subscriptions(m.now())
+            m._pump(each)

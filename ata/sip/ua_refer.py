@@ -60,6 +60,7 @@ from ata.sip.ua_support import ALLOW, local_contact, local_identity, local_via
 from ata.sip.uri import SipURI, escape_user, parse_uri
 
 REFER_OUT_KEY = "refer_out"
+MAX_TRANSFERS = 8
 
 
 class XferState(Enum):
@@ -98,8 +99,12 @@ class UaRefer(UaInbound):
         if call.state is not CallState.CONNECTED:
             self._answer(req, 481 if call.ended else 491, now)
             return
-        if any(t.old is call and t.state is XferState.INVITING for t in self._transfers().values()):
-            self._answer(req, 491, now)
+        pending = (XferState.REQUESTED, XferState.INVITING)
+        if any(t.old is call and t.state in pending for t in self._transfers().values()):
+            self._answer(req, 491, now)  # one transfer of a call at a time
+            return
+        if len(self._transfers()) >= MAX_TRANSFERS:
+            self._answer(req, 503, now, headers=[("Retry-After", "5")])
             return
         try:
             target, headers = parse_refer_to(req)

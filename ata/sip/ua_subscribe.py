@@ -62,8 +62,10 @@ class UaSubscribe(UaRefer):
     def subscribe(
         self, event: str, accept: str, uri: SipURI, now: float, *, expires: int = 3600
     ) -> Subscription | None:
-        live = [s for s in self.subscriptions.values() if s.state is not SubState.STOPPED]
-        if len(live) >= MAX_SUBSCRIPTIONS:
+        for call_id, old in list(self.subscriptions.items()):
+            if old.state is SubState.STOPPED and old.key is None:
+                del self.subscriptions[call_id]  # forget finished ones (bounded state)
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             return None
         sub = Subscription(
             event,

@@ -368,3 +368,22 @@ def test_sipfrag_round_trip(status: int, reason: str) -> None:
 def test_sipfrag_garbage() -> None:
     for body in (b"", b"hello", b"SIP/2.0 99 x", b"SIP/2.0 abc", b"HTTP/1.1 200 OK"):
         assert sipfrag_status(body) is None
+
+
+def test_second_refer_while_one_is_pending_gets_491() -> None:
+    alice, bob, _carol, net = trio()
+    bob_h = connect(alice, bob, net, "c1", "bob")
+    assert bob.transfer(bob_h, "carol", net.now)
+    net.pump()
+    assert bob.transfer(bob_h, "carol", net.now)
+    net.pump()
+    assert len(_of(net.take(A), TransferRequested)) == 1  # one new call, not two
+    b_events = net.take(B)
+    assert TransferProgress(bob_h, 491, final=True) in b_events
+    refer_answers = [
+        m.status
+        for d in net.captured
+        if d.startswith(b"SIP/2.0")
+        if not isinstance(m := parse_message(d), Request) and m.cseq.method == "REFER"
+    ]
+    assert sorted(refer_answers) == [202, 491]
