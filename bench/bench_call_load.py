@@ -256,6 +256,7 @@ def measure_daemon(calls: int, seconds: float, pcap: PcapCapture | None) -> dict
         if calls and states != ["connected", "connected"]:
             result["warning"] = f"the call did not connect (ports {states})"
         pid = run.proc.pid
+        result["rss_start_mib"] = proc_rss_mib(pid)
         t0, c0 = time.monotonic(), proc_cpu_seconds(pid)
         time.sleep(seconds)  # the measurement window (benchmark choreography)
         t1, c1 = time.monotonic(), proc_cpu_seconds(pid)
@@ -439,6 +440,10 @@ def main() -> int:
             f"  daemon RSS with two calls {busy['rss_mib']:.1f} MiB (target ≤ 60 MB: {verdict}); "
             f"PSS {mem.get('pss', float('nan')):.1f} MiB, private (USS) "
             f"{mem.get('uss', float('nan')):.1f} MiB; idle RSS {idle.get('rss_mib', 0.0):.1f} MiB"
+        )
+        print(
+            f"  daemon RSS across the call window: {busy.get('rss_start_mib', 0.0):.1f} → "
+            f"{busy['rss_mib']:.1f} MiB (growth would mean a leak)"
         )
     if ours_cpu is not None:
         for ref, label in ((b1_cpu, "1 call"), (b2_cpu, "2 calls")):
