@@ -59,6 +59,13 @@ class CallLog:
                 self._close(call_id, now, "missed" if status == 480 else f"rejected: {status}")
             case lp.CallEnded(call_id=call_id) | lp.HangUp(call_id=call_id):
                 self._close(call_id, now, None)
+            case lp.CallReplaced(old_call_id=old, new_call_id=new):
+                record = self._open.pop(old, None)  # the far end transferred us: same record
+                if record is not None:
+                    record.call_id = new
+                    self._open[new] = record
+            case lp.TransferCall(call_id=call_id, target=target):
+                self._close(call_id, now, f"transferred to {target}")
             case _:
                 pass
 
