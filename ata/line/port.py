@@ -23,11 +23,14 @@ will take that branch). Digits received while collecting go to the dial plan; in
 they are relayed (``RelayDtmf``; the runtime picks RFC 4733, SIP INFO or in-band). Flash in
 CONNECTED is ignored or relayed as configured.
 
-Blind transfer from the phone (``FlashMode.TRANSFER``): flash in CONNECTED holds the far end
+Transfer from the phone (``FlashMode.TRANSFER``): flash in CONNECTED holds the far end
 (``HoldCall``) and plays dial tone (TRANSFER_DIALING); the target is collected with the dial
-plan; once complete (TRANSFER_READY) hanging up sends ``TransferCall`` (REFER) and the port is
-idle. Flash while dialling or ready, or a target the plan rejects, goes back to the call
-(``ResumeCall``); hanging up before the target is complete just hangs up the call.
+plan and called (CONSULTING, a second call). Hanging up then transfers: with the target
+answered, *attended* (``AttendedTransfer``: REFER with Replaces), while it still rings,
+*blind* (the consultation is cancelled, ``TransferCall`` to the number). Flash while dialling
+or consulting, a target the plan rejects, or a consultation that fails goes back to the held
+call (``ResumeCall``); if the held party hangs up meanwhile, the consultation becomes the call.
+Hanging up before the target is complete just hangs up the call.
 
 From the call layer: ``CallReplaced`` (the far end transferred us; the conversation goes on
 in another call) switches the port to the new call and reconnects its media;
@@ -248,6 +251,15 @@ class ResumeCall:
 
 
 @dataclass(frozen=True)
+class AttendedTransfer:
+    """Connect the far ends of ``call_id`` (held) and ``consult_call_id`` (REFER with
+    Replaces); the port is on-hook by now."""
+
+    call_id: str
+    consult_call_id: str
+
+
+@dataclass(frozen=True)
 class TransferCall:
     """Blind transfer (REFER) of ``call_id`` to ``target``; the port is on-hook by now."""
 
@@ -274,6 +286,7 @@ Command = (
     | HoldCall
     | ResumeCall
     | TransferCall
+    | AttendedTransfer
 )
 
 # --- configuration --------------------------------------------------------------------------
@@ -314,7 +327,7 @@ class State(Enum):
     HOWLER = "howler"
     LOCKOUT = "lockout"
     TRANSFER_DIALING = "transfer_dialing"  # far end held, collecting the transfer target
-    TRANSFER_READY = "transfer_ready"  # target complete: on-hook transfers, flash goes back
+    CONSULTING = "consulting"  # calling the target (a second call); on-hook transfers
 
 
 @dataclass
@@ -334,6 +347,8 @@ class PortMachine:
     _calls_placed: int = 0
     _mwi_reported: bool | None = None
     _transfer_target: str = ""
+    _consult_id: str | None = None
+    _consult_up: bool = False
     history: list[tuple[float, State]] = field(default_factory=list, repr=False)
 
     # public API -----------------------------------------------------------------------------
@@ -475,6 +490,7 @@ class PortMachine:
 
     def _reset(self, now: float) -> None:
         self.call_id = None
+        self._consult_id, self._consult_up, self._transfer_target = None, False, ""
         self._collector = None
         self._incoming = None
         self._enter(State.IDLE, now)
@@ -557,26 +573,62 @@ class PortMachine:
         self._collector = None
         if decision.outcome is Outcome.DIAL and decision.number:
             self._transfer_target = decision.number
-            self._enter(State.TRANSFER_READY, now)
-            return [StopTone()]
+            self._calls_placed += 1
+            self._consult_id = f"port{self.port}-{self._calls_placed}"
+            self._consult_up = False
+            self._enter(State.CONSULTING, now)
+            return [StopTone(), PlaceCall(self._consult_id, decision.number)]
         return self._transfer_back(None, now)  # not a valid target: back to the call
 
     def _transfer_back(self, _event: Event | None, now: float) -> list[Command]:
-        """Flash (or a bad target) while transferring: back to the held call."""
-        self._collector = None
-        self._transfer_target = ""
+        """Flash (or a bad target, or a failed consultation): back to the held call."""
+        out: list[Command] = [StopTone()]
+        if self._consult_id is not None:
+            out += [DisconnectMedia(), HangUp(self._consult_id)]
+        self._collector, self._consult_id, self._transfer_target = None, None, ""
         if self.call_id is None:
-            return []
+            return out
         self._enter(State.CONNECTED, now)
-        return [StopTone(), ResumeCall(self.call_id), ConnectMedia(self.call_id)]
+        return [*out, ResumeCall(self.call_id), ConnectMedia(self.call_id)]
 
-    def _transfer_on_hook(self, _event: Event, now: float) -> list[Command]:
-        call_id, target = self.call_id, self._transfer_target
+    def _consult_progress(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallProgress | CallAnswered) or event.call_id != self._consult_id:
+            return []
+        if isinstance(event, CallAnswered):
+            self._consult_up = True
+        if isinstance(event, CallAnswered) or event.early_media:
+            return [StopTone(), ConnectMedia(event.call_id)]
+        return [PlayTone(Tone.RINGBACK)]
+
+    def _consult_gone(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, CallEnded | CallFailed):
+            return []
+        if event.call_id == self._consult_id:  # the target is busy / gone: back to the call
+            self._consult_id = None
+            return [DisconnectMedia(), *self._transfer_back(None, now)]
+        if event.call_id != self.call_id or self._consult_id is None:
+            return []
+        # the held party hung up: the consultation is now the call
+        self.call_id, self._consult_id = self._consult_id, None
+        self._enter(State.CONNECTED if self._consult_up else State.CALLING, now)
+        return []
+
+    def _consult_digit(self, event: Event, now: float) -> list[Command]:
+        if not isinstance(event, Digit) or not self._consult_up or self._consult_id is None:
+            return []
+        return [RelayDtmf(self._consult_id, event.key)]
+
+    def _consult_on_hook(self, _event: Event, now: float) -> list[Command]:
+        call_id, consult, target = self.call_id, self._consult_id, self._transfer_target
+        answered = self._consult_up
         self._reset(now)
-        self._transfer_target = ""
-        if call_id is None:
-            return [StopTone()]
-        return [StopTone(), TransferCall(call_id, target)]
+        out: list[Command] = [StopTone(), DisconnectMedia()]
+        if call_id is None or consult is None:
+            left = consult or call_id
+            return out + ([HangUp(left)] if left is not None else [])
+        if answered:
+            return [*out, AttendedTransfer(call_id, consult)]
+        return [*out, HangUp(consult), TransferCall(call_id, target)]
 
     def _remote_dtmf(self, event: Event, now: float) -> list[Command]:
         if not isinstance(event, RemoteDtmf):
@@ -653,9 +705,13 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.TRANSFER_DIALING, Digit): PortMachine._transfer_digit,
     (State.TRANSFER_DIALING, Flash): PortMachine._transfer_back,
     (State.TRANSFER_DIALING, CallEnded): PortMachine._far_end_hangup,
-    (State.TRANSFER_READY, Flash): PortMachine._transfer_back,
-    (State.TRANSFER_READY, OnHook): PortMachine._transfer_on_hook,
-    (State.TRANSFER_READY, CallEnded): PortMachine._far_end_hangup,
+    (State.CONSULTING, Flash): PortMachine._transfer_back,
+    (State.CONSULTING, OnHook): PortMachine._consult_on_hook,
+    (State.CONSULTING, CallProgress): PortMachine._consult_progress,
+    (State.CONSULTING, CallAnswered): PortMachine._consult_progress,
+    (State.CONSULTING, CallEnded): PortMachine._consult_gone,
+    (State.CONSULTING, CallFailed): PortMachine._consult_gone,
+    (State.CONSULTING, Digit): PortMachine._consult_digit,
     **{(state, OnHook): PortMachine._hang_up for state in _OFF_HOOK_STATES},
     **{(state, MessageWaiting): PortMachine._message_waiting for state in State},
 }

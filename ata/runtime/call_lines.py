@@ -84,6 +84,7 @@ class CallRecord:
     answered_at: float | None = None
     dtmf_sent: list[str] = field(default_factory=list)
     transfer_of: str = ""  # a transfer leg the port does not know yet (ata.runtime.call_transfer)
+    consult: str = ""  # our attended transfer of this call hands the far end to this call's
 
 
 @dataclass

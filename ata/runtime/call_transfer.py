@@ -218,6 +218,7 @@ def attended_transfer(m: CallManager, call_id: str, consult_call_id: str) -> boo
     ok = line.agent.transfer(call_id, "", m.now(), replaces=refer_to)
     if ok:
         record.local_end = True
+        record.consult = consult_call_id
         consult.local_end = True
         m.counters["transfers_out"] = m.counters.get("transfers_out", 0) + 1
     m._pump(line)
@@ -232,7 +233,16 @@ def on_transfer_progress(m: CallManager, line: LineState, event: sc.TransferProg
         event.status,
         " (final)" if event.final else "",
     )
-    if event.final and event.status >= 300:
-        record = m.calls.get(event.handle)
-        if record is not None and record.local_end and not record.ended:
-            m.hang_up(event.handle)  # the phone is on-hook: do not leave the far end held
+    if not event.final:
+        return
+    record = m.calls.get(event.handle)
+    if record is None:
+        return
+    consult = m.calls.get(record.consult) if record.consult else None
+    if consult is not None and not consult.ended:
+        # attended: the target normally ends the consultation itself (Replaces); a target
+        # that does not know Replaces would keep it up — and after a failure the phone is
+        # on-hook anyway
+        m.hang_up(consult.call_id)
+    if event.status >= 300 and record.local_end and not record.ended:
+        m.hang_up(event.handle)  # the phone is on-hook: do not leave the far end held

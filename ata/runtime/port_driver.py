@@ -118,6 +118,8 @@ class CallFeatures(Protocol):
 
     def transfer(self, call_id: str, target: str) -> bool: ...
 
+    def attended_transfer(self, call_id: str, consult_call_id: str) -> bool: ...
+
 
 @dataclass
 class PortStatus:
@@ -325,18 +327,22 @@ class PortDriver:
                 self._overlay_left = 5
             case lp.SetPolarity(reversed=reverse):
                 self.line.set_polarity(reverse)
-            case lp.HoldCall() | lp.ResumeCall() | lp.TransferCall():
+            case lp.HoldCall() | lp.ResumeCall() | lp.TransferCall() | lp.AttendedTransfer():
                 self._call_feature(command)
             case lp.PowerDenial(seconds=seconds):
                 task = asyncio.get_running_loop().create_task(self.line.power_denial(seconds))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
 
-    def _call_feature(self, command: lp.HoldCall | lp.ResumeCall | lp.TransferCall) -> None:
+    def _call_feature(
+        self, command: lp.HoldCall | lp.ResumeCall | lp.TransferCall | lp.AttendedTransfer
+    ) -> None:
         calls = self.calls
         if not isinstance(calls, CallFeatures):
             log.warning("port %d: %s not supported here", self.port, type(command).__name__)
-            if isinstance(command, lp.TransferCall):
+            if isinstance(command, lp.AttendedTransfer):
+                calls.hang_up(command.consult_call_id)
+            if isinstance(command, lp.TransferCall | lp.AttendedTransfer):
                 calls.hang_up(command.call_id)  # the phone is on-hook: do not leave a held call
             return
         match command:
@@ -347,6 +353,11 @@ class PortDriver:
             case lp.TransferCall(call_id=call_id, target=target):
                 log.info("port %d: transferring call %s to %s", self.port, call_id, target)
                 if not calls.transfer(call_id, target):
+                    calls.hang_up(call_id)
+            case lp.AttendedTransfer(call_id=call_id, consult_call_id=consult):
+                log.info("port %d: connecting call %s to %s", self.port, call_id, consult)
+                if not calls.attended_transfer(call_id, consult):
+                    calls.hang_up(consult)
                     calls.hang_up(call_id)
 
     # --- audio ------------------------------------------------------------------------------

@@ -210,6 +210,9 @@ class SipCalls:
     def transfer(self, call_id: str, target: str) -> bool:
         return self._m().transfer(call_id, target)
 
+    def attended_transfer(self, call_id: str, consult_call_id: str) -> bool:
+        return self._m().attended_transfer(call_id, consult_call_id)
+
     def media(self, call_id: str) -> CallMedia | None:
         return self._m().media(call_id)
 

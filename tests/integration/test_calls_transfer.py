@@ -11,9 +11,11 @@ way: pi-ata REFERs 1002 to 1003 (``CallManager.transfer``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -160,6 +162,12 @@ def state(d: Daemon) -> str:
     return d.ports[0].machine.state.value
 
 
+def _calls_of(d: Daemon) -> list[dict[str, Any]]:
+    """The SIP calls pi-ata still has (from the daemon's status of port 1)."""
+    status = d.calls.status() if d.calls is not None else []
+    return [c for c in status[0].get("calls", []) if not c.get("ended")] if status else []
+
+
 async def test_phone_is_transferred_and_hears_the_new_party(
     daemon: Daemon,
     kamailio: Kamailio,
@@ -194,14 +202,17 @@ async def test_phone_is_transferred_and_hears_the_new_party(
     assert abs(dominant_hz(recording[-16000:-4000]) - ATA_HZ) < 15, "the target hears the phone"
 
 
-async def test_phone_blind_transfers_with_flash_dial_hang_up(
-    daemon: Daemon,
-    kamailio: Kamailio,
-    baresip_factory: Callable[..., Baresip],
-    tone_wav: Callable[..., Path],
-) -> None:
-    transferee = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
-    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+def wait_event_from(phone: Baresip, kind: str, peer: str, timeout: float = 8.0) -> dict[str, Any]:
+    """The next baresip event ``kind`` whose peer URI names ``peer`` (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        event = phone.wait_event(kind, timeout=left)
+        if peer in str(event.get("peeruri", "")):
+            return event
+    raise TimeoutError(f"no {kind} from {peer}")
+
+
+async def _phone_talks_to_1002(daemon: Daemon, transferee: Baresip) -> None:
     machine = daemon.ports[0].machine
     machine.update_settings(replace(machine.settings, flash_mode=lp.FlashMode.TRANSFER))
     phone = daemon.phone(1)
@@ -217,12 +228,52 @@ async def test_phone_blind_transfers_with_flash_dial_hang_up(
     heard = [round(t.freq_hz) for t in phone.dominant_tones(0.3)]
     assert any(abs(f - 350) < 8 for f in heard), heard  # dial tone while the far end is held
     await phone.dtmf_dial("1003")
-    assert await phone.wait_for(lambda: state(daemon) == "transfer_ready", 3.0)
-    phone.on_hook()
-    established = await in_thread(target.wait_event, "CALL_ESTABLISHED", timeout=8)
-    assert "1002" in str(established.get("peeruri", "")), established
+    assert await phone.wait_for(lambda: state(daemon) == "consulting", 3.0)
+
+
+async def test_phone_blind_transfer_hang_up_while_the_target_rings(
+    daemon: Daemon,
+    kamailio: Kamailio,
+    baresip_factory: Callable[..., Baresip],
+    tone_wav: Callable[..., Path],
+) -> None:
+    transferee = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ), auto=False)
+    await _phone_talks_to_1002(daemon, transferee)
+    await in_thread(wait_event_from, target, "CALL_INCOMING", "1001")  # our consultation
+    phone = daemon.phone(1)
+    assert phone is not None
+    assert len(_calls_of(daemon)) == 2  # the held call and the consultation
+    phone.on_hook()  # while it rings: blind transfer
+    await in_thread(wait_event_from, target, "CALL_INCOMING", "1002")  # the transferee calls
     assert await phone.wait_for(lambda: state(daemon) == "idle", 2.0)
     assert not phone.ringing
+    await in_thread(target.command, "accept")
+    await in_thread(wait_event_from, target, "CALL_ESTABLISHED", "1002")
+    # 1002 reports the 200 in its NOTIFY: pi-ata's held call ends ("transferred")
+    assert await phone.wait_for(lambda: not _calls_of(daemon), 5.0)
+
+
+async def test_phone_attended_transfer_flash_dial_talk_hang_up(
+    daemon: Daemon,
+    kamailio: Kamailio,
+    baresip_factory: Callable[..., Baresip],
+    tone_wav: Callable[..., Path],
+) -> None:
+    transferee = baresip_phone(baresip_factory, kamailio, "1002", tone_wav(TRANSFEROR_HZ))
+    target = baresip_phone(baresip_factory, kamailio, "1003", tone_wav(TARGET_HZ))
+    await _phone_talks_to_1002(daemon, transferee)
+    phone = daemon.phone(1)
+    assert phone is not None
+    await in_thread(wait_event_from, target, "CALL_ESTABLISHED", "1001")  # consultation
+    await phone.wait_for(lambda: False, 1.0)
+    heard = [round(t.freq_hz) for t in phone.dominant_tones(0.4)]
+    assert any(abs(f - TARGET_HZ) < 10 for f in heard), heard  # talking to the target
+    phone.on_hook()  # attended transfer: REFER with Replaces to 1002
+    await in_thread(wait_event_from, target, "CALL_ESTABLISHED", "1002")
+    # baresip 1.0 ignores Replaces; pi-ata ends the consultation itself once 1002 reports 200
+    await in_thread(wait_event_from, target, "CALL_CLOSED", "1001")
+    assert await phone.wait_for(lambda: state(daemon) == "idle", 2.0)
 
 
 async def test_attended_transfer_with_replaces_between_three_lines(kamailio: Kamailio) -> None:

@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 
 from ata.line.dialplan import DialPlan
 from ata.line.port import (
+    AttendedTransfer,
     CallAnswered,
     CallEnded,
+    CallFailed,
+    CallProgress,
     CallReplaced,
     ConnectMedia,
     Digit,
@@ -23,6 +26,7 @@ from ata.line.port import (
     MessageWaiting,
     OffHook,
     OnHook,
+    PlaceCall,
     PlayTone,
     PortMachine,
     PortSettings,
@@ -50,20 +54,60 @@ def connected(flash_mode: FlashMode = FlashMode.TRANSFER) -> PortMachine:
     return port
 
 
-def test_blind_transfer_flash_dial_hang_up() -> None:
-    port = connected()
+def consulting(port: PortMachine, target: str = "1002") -> list[object]:
+    """Flash and dial ``target``: returns the commands of the last digit."""
     out = port.handle(Flash(), 10.0)
     assert out == [DisconnectMedia(), HoldCall("port0-1"), PlayTone(Tone.DIAL)]
     assert state_of(port) is State.TRANSFER_DIALING
-    assert port.handle(Digit("1"), 11.0) == [StopTone()]
-    for k, key in enumerate("002"):
-        out = port.handle(Digit(key), 11.3 + k * 0.3)
-    assert out == [StopTone()]
-    assert state_of(port) is State.TRANSFER_READY
-    assert port.handle(OnHook(), 13.0) == [StopTone(), TransferCall("port0-1", "1002")]
+    assert port.handle(Digit(target[0]), 11.0) == [StopTone()]
+    last: list[object] = []
+    for k, key in enumerate(target[1:]):
+        last = list(port.handle(Digit(key), 11.3 + k * 0.3))
+    return last
+
+
+def test_blind_transfer_hang_up_while_the_target_rings() -> None:
+    port = connected()
+    assert consulting(port) == [StopTone(), PlaceCall("port0-2", "1002")]
+    assert state_of(port) is State.CONSULTING
+    assert port.handle(CallProgress("port0-2"), 12.5) == [PlayTone(Tone.RINGBACK)]
+    out = port.handle(OnHook(), 13.0)
+    assert out == [
+        StopTone(),
+        DisconnectMedia(),
+        HangUp("port0-2"),
+        TransferCall("port0-1", "1002"),
+    ]
     assert state_of(port) is State.IDLE and port.call_id is None
     # the next call is an ordinary one
     assert port.handle(OffHook(), 20.0) == [PlayTone(Tone.DIAL)]
+
+
+def test_attended_transfer_talk_to_the_target_then_hang_up() -> None:
+    port = connected()
+    consulting(port)
+    assert port.handle(CallAnswered("port0-2"), 13.0) == [StopTone(), ConnectMedia("port0-2")]
+    assert port.handle(Digit("9"), 14.0) == [RelayDtmf("port0-2", "9")]
+    out = port.handle(OnHook(), 15.0)
+    assert out == [StopTone(), DisconnectMedia(), AttendedTransfer("port0-1", "port0-2")]
+    assert state_of(port) is State.IDLE
+
+
+def test_busy_target_goes_back_to_the_held_call() -> None:
+    port = connected()
+    consulting(port)
+    out = port.handle(CallFailed("port0-2", 486), 13.0)
+    assert out == [DisconnectMedia(), StopTone(), ResumeCall("port0-1"), ConnectMedia("port0-1")]
+    assert state_of(port) is State.CONNECTED and port.call_id == "port0-1"
+
+
+def test_held_party_hangs_up_the_consultation_becomes_the_call() -> None:
+    port = connected()
+    consulting(port)
+    port.handle(CallAnswered("port0-2"), 13.0)
+    assert port.handle(CallEnded("port0-1"), 14.0) == []
+    assert state_of(port) is State.CONNECTED and port.call_id == "port0-2"
+    assert HangUp("port0-2") in port.handle(OnHook(), 15.0)
 
 
 def test_flash_again_goes_back_to_the_call() -> None:
@@ -73,7 +117,11 @@ def test_flash_again_goes_back_to_the_call() -> None:
         for k, key in enumerate(keys):
             port.handle(Digit(key), 11.0 + k * 0.3)
         out = port.handle(Flash(), 14.0)
-        assert out == [StopTone(), ResumeCall("port0-1"), ConnectMedia("port0-1")], keys
+        expected: list[object] = [StopTone()]
+        if len(keys) == 4:  # the consultation call is hung up first
+            expected += [DisconnectMedia(), HangUp("port0-2")]
+        expected += [ResumeCall("port0-1"), ConnectMedia("port0-1")]
+        assert out == expected, keys
         assert state_of(port) is State.CONNECTED
         assert port.handle(Digit("5"), 15.0) == [RelayDtmf("port0-1", "5")]
 
@@ -166,6 +214,10 @@ EVENTS = st.sampled_from(
         Digit("2"),
         Digit("5"),
         CallEnded("port0-1"),
+        CallEnded("port0-2"),
+        CallAnswered("port0-2"),
+        CallProgress("port0-2"),
+        CallFailed("port0-2", 486),
         CallReplaced("port0-1", "x1"),
         MessageWaiting(True),
         MessageWaiting(False),
@@ -181,10 +233,10 @@ def test_any_sequence_keeps_the_machine_consistent(events: list[Event]) -> None:
     for event in events:
         now += 0.2
         for command in port.handle(event, now):
-            if isinstance(command, TransferCall):
-                assert len(command.target) == 4 and command.target[0] == "1"  # plan: 1xxx
+            if isinstance(command, TransferCall | AttendedTransfer):
+                assert command.call_id in ("port0-1", "x1")  # the held call (maybe replaced)
                 assert state_of(port) is State.IDLE
-        if state_of(port) in (State.CONNECTED, State.TRANSFER_DIALING, State.TRANSFER_READY):
+        if state_of(port) in (State.CONNECTED, State.TRANSFER_DIALING, State.CONSULTING):
             assert port.call_id is not None
         if state_of(port) is State.IDLE:
             assert port.call_id is None
