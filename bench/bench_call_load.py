@@ -56,6 +56,8 @@ from tests.bench_support.common import (  # noqa: E402
     Probe,
     baresip_available,
     cpu_model,
+    machine_load,
+    machine_ticks,
     pacing_stats,
     proc_cpu_seconds,
     proc_memory,
@@ -257,9 +259,10 @@ def measure_daemon(calls: int, seconds: float, pcap: PcapCapture | None) -> dict
             result["warning"] = f"the call did not connect (ports {states})"
         pid = run.proc.pid
         result["rss_start_mib"] = proc_rss_mib(pid)
-        t0, c0 = time.monotonic(), proc_cpu_seconds(pid)
+        m0, t0, c0 = machine_ticks(), time.monotonic(), proc_cpu_seconds(pid)
         time.sleep(seconds)  # the measurement window (benchmark choreography)
         t1, c1 = time.monotonic(), proc_cpu_seconds(pid)
+        result["machine"] = machine_load(m0, machine_ticks())
         result["cpu_s"] = c1 - c0
         result["wall_s"] = t1 - t0
         result["rss_mib"] = proc_rss_mib(pid)
@@ -303,9 +306,10 @@ def measure_baresip(calls: int, seconds: float) -> dict[str, Any]:
             time.sleep(1.0)  # let each call set up; benchmark choreography
         pid = ua.process.pid
         time.sleep(0.5)
-        c0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        m0, c0, t0 = machine_ticks(), proc_cpu_seconds(pid), time.monotonic()
         time.sleep(seconds)
         c1, t1 = proc_cpu_seconds(pid), time.monotonic()
+        result["machine"] = machine_load(m0, machine_ticks())
         result["cpu_s"] = c1 - c0
         result["wall_s"] = t1 - t0
         result["rss_mib"] = proc_rss_mib(pid)
@@ -368,7 +372,10 @@ def _cpu_line(label: str, r: dict[str, Any], legs: int) -> float | None:
     per_s = float(r["cpu_s"]) / float(r["wall_s"]) * 1000.0  # ms of CPU per second
     per_call = per_s / legs if legs else per_s
     what = f"{per_call:7.2f} ms CPU per call-second" if legs else f"{per_s:7.2f} ms CPU per second"
-    print(f"  {label:<40} {what}  ({per_s / 10.0:5.2f} % of one core)  RSS {r['rss_mib']:6.1f} MiB")
+    print(
+        f"  {label:<40} {what}  ({per_s / 10.0:5.2f} % of one core)  RSS {r['rss_mib']:6.1f} MiB"
+        f"  [{r.get('machine', '')}]"
+    )
     return per_call
 
 

@@ -39,6 +39,27 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
+def machine_ticks() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies of all CPUs from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        steal = fields[7] if len(fields) > 7 else 0
+        total = sum(fields[:8])
+        return total - idle - steal, steal, total
+    return 0, 0, 0
+
+
+def machine_load(before: tuple[int, int, int], after: tuple[int, int, int]) -> str:
+    """Whole-machine busy and steal share between two :func:`machine_ticks` readings."""
+    total = after[2] - before[2]
+    if total <= 0:
+        return "machine load unknown"
+    busy = 100.0 * (after[0] - before[0]) / total
+    steal = 100.0 * (after[1] - before[1]) / total
+    return f"all CPUs {busy:.0f} % busy, {steal:.1f} % stolen"
+
+
 # --- the probe process ---------------------------------------------------------------------
 
 
