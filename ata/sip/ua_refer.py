@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 **Being transferred** (the far end — a PBX, a phone's transfer key — sends REFER in a
 connected call). The REFER is checked (:func:`ata.sip.refer.parse_refer_to`; 400 when bad,
-491 while another transfer of the call is pending), answered 202, and the implicit ``refer``
+491 while another transfer of the call is pending or we hold the far end — the phone is busy
+with its own transfer), answered 202, and the implicit ``refer``
 subscription gets its first NOTIFY (``SIP/2.0 100 Trying``). The line hears
 :class:`~ata.sip.call.TransferRequested` with a fresh ``new_handle``; the driver binds media
 for it and calls :meth:`UaRefer.start_transfer` (or :meth:`UaRefer.abandon_transfer`), which
@@ -100,8 +101,11 @@ class UaRefer(UaInbound):
             self._answer(req, 481 if call.ended else 491, now)
             return
         pending = (XferState.REQUESTED, XferState.INVITING)
-        if any(t.old is call and t.state in pending for t in self._transfers().values()):
-            self._answer(req, 491, now)  # one transfer of a call at a time
+        busy = any(t.old is call and t.state in pending for t in self._transfers().values())
+        if busy or call.held_local or REFER_OUT_KEY in call.extra:
+            # one transfer of a call at a time; and not while we hold the far end (the phone
+            # is in the middle of its own transfer or consultation)
+            self._answer(req, 491, now)
             return
         if len(self._transfers()) >= MAX_TRANSFERS:
             self._answer(req, 503, now, headers=[("Retry-After", "5")])

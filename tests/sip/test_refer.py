@@ -387,3 +387,20 @@ def test_second_refer_while_one_is_pending_gets_491() -> None:
         if not isinstance(m := parse_message(d), Request) and m.cseq.method == "REFER"
     ]
     assert sorted(refer_answers) == [202, 491]
+
+
+def test_refer_while_we_hold_the_far_end_gets_491() -> None:
+    alice, bob, _carol, net = trio()
+    bob_h = connect(alice, bob, net, "c1", "bob")
+    assert alice.hold("c1", net.now)  # alice's phone is consulting someone
+    net.pump()
+    net.take(A)
+    assert bob.transfer(bob_h, "carol", net.now)
+    net.pump()
+    assert not _of(net.take(A), TransferRequested)
+    assert TransferProgress(bob_h, 491, final=True) in net.take(B)
+    assert alice.resume("c1", net.now)
+    net.pump()
+    assert bob.transfer(bob_h, "carol", net.now)
+    net.pump()
+    assert _of(net.take(A), TransferRequested)
