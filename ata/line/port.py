@@ -77,6 +77,7 @@ from ata.line.port_io import (
     RemoteDtmf,
     ResumeCall,
     Ring,
+    SendVmwi,
     SetPolarity,
     StopTone,
     Tone,
@@ -118,6 +119,7 @@ __all__ = [
     "RemoteDtmf",
     "ResumeCall",
     "Ring",
+    "SendVmwi",
     "SetPolarity",
     "State",
     "StopTone",
@@ -159,6 +161,7 @@ class PortMachine:
     _polarity_reversed: bool = False
     _calls_placed: int = 0
     _mwi_reported: bool | None = None
+    _vmwi_sent: bool | None = None
     _transfer_target: str = ""
     _consult_id: str | None = None
     _consult_up: bool = False
@@ -299,7 +302,7 @@ class PortMachine:
             self._polarity_reversed = False
             out.append(SetPolarity(False))
         self._reset(now)
-        return out
+        return out + self._vmwi()  # a change that came during the call
 
     def _reset(self, now: float) -> None:
         self.call_id = None
@@ -462,7 +465,15 @@ class PortMachine:
         self.settings = replace(self.settings, message_waiting=event.waiting)
         if changed and self.state is State.DIALING and not self.dialled:
             return [PlayTone(Tone.STUTTER if event.waiting else Tone.DIAL)]
-        return []
+        return self._vmwi() if self.state is State.IDLE else []
+
+    def _vmwi(self) -> list[Command]:
+        """VMWI for the idle phone when the indication changed since it was last told."""
+        waiting = self._mwi_reported
+        if not self.settings.vmwi or waiting is None or waiting == self._vmwi_sent:
+            return []
+        self._vmwi_sent = waiting
+        return [SendVmwi(waiting)]
 
     def _timeout(self, now: float) -> list[Command]:
         if self.state is State.RINGING and self.call_id is not None:

@@ -207,6 +207,13 @@ class PowerDenial:
 
 
 @dataclass(frozen=True)
+class SendVmwi:
+    """Visual message-waiting indication to the on-hook phone (an FSK burst, like caller ID)."""
+
+    waiting: bool
+
+
+@dataclass(frozen=True)
 class HoldCall:
     call_id: str
 
@@ -253,6 +260,7 @@ Command = (
     | ResumeCall
     | TransferCall
     | AttendedTransfer
+    | SendVmwi
 )
 
 # --- configuration --------------------------------------------------------------------------
@@ -277,3 +285,4 @@ class PortSettings:
     polarity_on_answer: bool = False
     cpc_on_far_hangup_s: float = 0.0  # power denial when the far end hangs up (0 = off)
     message_waiting: bool = False  # stutter dial tone
+    vmwi: bool = True  # also tell an idle phone's lamp/display (FSK VMWI)

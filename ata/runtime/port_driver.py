@@ -109,6 +109,13 @@ class CallControl(Protocol):
 
 
 @runtime_checkable
+class VmwiDsp(Protocol):
+    """A ``PortDsp`` that can also render visual message-waiting indication (optional)."""
+
+    def vmwi(self, waiting: bool) -> Frame: ...
+
+
+@runtime_checkable
 class CallFeatures(Protocol):
     """Optional call features a ``CallControl`` may offer (hold, resume, blind transfer)."""
 
@@ -327,12 +334,25 @@ class PortDriver:
                 self._overlay_left = 5
             case lp.SetPolarity(reversed=reverse):
                 self.line.set_polarity(reverse)
+            case lp.SendVmwi(waiting=waiting):
+                self._send_vmwi(waiting)
             case lp.HoldCall() | lp.ResumeCall() | lp.TransferCall() | lp.AttendedTransfer():
                 self._call_feature(command)
             case lp.PowerDenial(seconds=seconds):
                 task = asyncio.get_running_loop().create_task(self.line.power_denial(seconds))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
+
+    def _send_vmwi(self, waiting: bool) -> None:
+        if not isinstance(self.dsp, VmwiDsp) or self.line.off_hook or self.line.ringing:
+            return
+        burst = self.dsp.vmwi(waiting)
+        if len(burst) == 0 or self._cid is not None:
+            return
+        log.info("port %d: message waiting lamp %s", self.port, "on" if waiting else "off")
+        self.line.set_feed(Feed.ON_HOOK_TX)
+        self._cid = burst
+        self._cid_pos = 0
 
     def _call_feature(
         self, command: lp.HoldCall | lp.ResumeCall | lp.TransferCall | lp.AttendedTransfer

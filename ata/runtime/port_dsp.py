@@ -15,7 +15,7 @@ from enum import Enum
 
 import numpy as np
 
-from ata.dsp.callerid import message_for_call
+from ata.dsp.callerid import CallerIdMessage, MessageType, message_for_call
 from ata.dsp.callerid_dtmf import DtmfFraming, dtmf_clip_for_call, render_dtmf_clip
 from ata.dsp.callerid_fsk import FskStandard, render_message
 from ata.dsp.dtmf import DigitStart, DtmfGenerator, DtmfReceiver
@@ -105,6 +105,14 @@ class CountryDsp:
             digits = dtmf_clip_for_call(number, withheld, self.dtmf_framing)
             return render_dtmf_clip(digits) if digits else np.zeros(0, np.int16)
         message = message_for_call(number, name, withheld, when)
+        standard = FskStandard.V23 if self.cid_method is CallerIdMethod.V23 else FskStandard.BELL202
+        return render_message(message, standard)
+
+    def vmwi(self, waiting: bool) -> Samples:
+        """The on-hook visual message-waiting signal (MDMF type 0x82; none for DTMF CLIP)."""
+        if self.cid_method in (CallerIdMethod.NONE, CallerIdMethod.DTMF):
+            return np.zeros(0, np.int16)
+        message = CallerIdMessage(type=MessageType.MDMF_VMWI, vmwi=waiting)
         standard = FskStandard.V23 if self.cid_method is CallerIdMethod.V23 else FskStandard.BELL202
         return render_message(message, standard)
 

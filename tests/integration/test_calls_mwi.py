@@ -5,7 +5,9 @@
   real PortMachine fed those events gives stutter dial tone, then normal dial tone.
 - Kamailio (no presence module): the SUBSCRIBE is challenged (digest) and routed; nobody
   offers the event package, so pi-ata gives up quietly and keeps its registration.
-- an unsolicited message-summary NOTIFY relayed by Kamailio reaches the port too.
+- an unsolicited message-summary NOTIFY relayed by Kamailio reaches the port too; with the
+  daemon on the simulated board the idle phone decodes the VMWI FSK burst (lamp on, then
+  off) and hears stutter dial tone.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import pytest
 
 from ata.line import port as lp
 from ata.runtime.calls import CallManager, LineAccount
+from ata.runtime.daemon import Daemon, DaemonOptions
+from ata.runtime.sip_calls import sip_calls
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import TransportConfig
 from ata.sip.subscription import GIVE_UP_STATUSES, SubState
+from provisioning.schema import Config, Line, Network
 from tests.integration.calls_support import PortStandIn, RawPeer, account, running_manager
 from tests.peers import free_port, require_binary
 from tests.peers.kamailio import Kamailio
@@ -147,3 +152,68 @@ async def test_unsolicited_notify_through_kamailio_reaches_the_port(kamailio: Ka
             assert await port.wait(lp.MessageWaiting) == lp.MessageWaiting(True)
         finally:
             peer.close()
+
+
+def _mwi_notify(peer: RawPeer, k: Kamailio, user: str, waiting: bool, n: int) -> str:
+    body = f"Messages-Waiting: {'yes' if waiting else 'no'}\r\nVoice-Message: {int(waiting)}/0\r\n"
+    return (
+        "\n".join(
+            [
+                f"NOTIFY sip:{user}@{k.host}:{k.port} SIP/2.0",
+                f"Via: SIP/2.0/UDP {peer.host}:{peer.port};branch=z9hG4bKvmwi{n}",
+                "Max-Forwards: 70",
+                f"From: <sip:voicemail@{peer.host}>;tag=vm{n}",
+                f"To: <sip:{user}@{k.host}:{k.port}>",
+                f"Call-ID: vmwi-{n}@raw",
+                "CSeq: 1 NOTIFY",
+                "Event: message-summary",
+                "Subscription-State: active",
+                "Content-Type: application/simple-message-summary",
+            ]
+        )
+        + "\r\n\r\n"
+        + body
+    )
+
+
+async def test_idle_phone_gets_vmwi_and_stutter_dial_tone(kamailio: Kamailio) -> None:
+    config = Config(
+        network=Network(local_port=free_port(), rtp_port_min=45000, rtp_port_max=45998),
+        lines=[
+            Line(
+                proxy=f"{kamailio.host}:{kamailio.port}",
+                user="1001",
+                password=kamailio.users["1001"],
+            )
+        ],
+    )
+    daemon = Daemon(
+        config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False, admin_listen="")
+    )
+    await daemon.start()
+    peer = RawPeer()
+    try:
+        phone = daemon.phone(1)
+        assert phone is not None
+        assert await phone.wait_for(lambda: bool(kamailio.contacts("1001")), 5.0)
+        peer.send(_mwi_notify(peer, kamailio, "1001", True, 1), (kamailio.host, kamailio.port))
+        await peer.expect("SIP/2.0 200")
+        assert await phone.wait_for(lambda: any(c.vmwi for c in phone.caller_ids), 5.0)
+        lamp = phone.caller_ids[-1]
+        assert (lamp.message_type, lamp.vmwi) == (0x82, True)
+        assert daemon.ports[0].machine.settings.message_waiting
+        phone.off_hook()
+        await phone.wait_for(lambda: False, 0.6)
+        assert daemon.ports[0].machine.state.value == "dialing"
+        # stutter dial tone: dial tone (350+440 Hz) broken by 100 ms gaps
+        heard = [round(t.freq_hz) for t in phone.dominant_tones(0.5)]
+        assert any(abs(f - 350) < 8 for f in heard), heard
+        assert daemon.ports[0].status().tone == "stutter"
+        phone.on_hook()
+        await phone.wait_for(lambda: False, 0.3)
+        peer.send(_mwi_notify(peer, kamailio, "1001", False, 2), (kamailio.host, kamailio.port))
+        await peer.expect("SIP/2.0 200")
+        assert await phone.wait_for(lambda: phone.caller_ids[-1].vmwi is False, 5.0)
+    finally:
+        peer.close()
+        await daemon.stop()

@@ -32,6 +32,7 @@ from ata.line.port import (
     PortSettings,
     RelayDtmf,
     ResumeCall,
+    SendVmwi,
     State,
     StopTone,
     Tone,
@@ -184,7 +185,7 @@ def test_call_replaced_for_another_call_is_ignored() -> None:
 
 def test_message_waiting_gives_stutter_and_survives_a_settings_change() -> None:
     port = PortMachine(port=0)
-    assert port.handle(MessageWaiting(True), 0.0) == []
+    assert port.handle(MessageWaiting(True), 0.0) == [SendVmwi(True)]  # the idle phone's lamp
     assert port.handle(OffHook(), 1.0) == [PlayTone(Tone.STUTTER)]
     # while the phone listens to dial tone, the tone follows the indication
     assert port.handle(MessageWaiting(False), 2.0) == [PlayTone(Tone.DIAL)]
@@ -196,12 +197,25 @@ def test_message_waiting_gives_stutter_and_survives_a_settings_change() -> None:
     assert port.handle(OffHook(), 5.0) == [PlayTone(Tone.STUTTER)]
 
 
-def test_message_waiting_during_a_call_changes_nothing_now() -> None:
+def test_message_waiting_during_a_call_reaches_the_lamp_at_hang_up() -> None:
     port = connected()
     assert port.handle(MessageWaiting(True), 10.0) == []
     assert state_of(port) is State.CONNECTED and port.call_id == "port0-1"
-    port.handle(OnHook(), 11.0)
+    out = port.handle(OnHook(), 11.0)
+    assert out[-1] == SendVmwi(True) and HangUp("port0-1") in out
     assert port.handle(OffHook(), 12.0) == [PlayTone(Tone.STUTTER)]
+    assert SendVmwi(True) not in port.handle(OnHook(), 13.0)  # told once
+
+
+def test_vmwi_only_on_change_and_when_enabled() -> None:
+    port = PortMachine(port=0)
+    assert port.handle(MessageWaiting(False), 0.0) == [SendVmwi(False)]
+    assert port.handle(MessageWaiting(False), 1.0) == []
+    assert port.handle(MessageWaiting(True), 2.0) == [SendVmwi(True)]
+    quiet = PortMachine(port=0, settings=PortSettings(vmwi=False))
+    assert quiet.handle(MessageWaiting(True), 0.0) == []
+    quiet.handle(OffHook(), 1.0)
+    assert quiet.handle(OnHook(), 2.0) == [StopTone()]
 
 
 EVENTS = st.sampled_from(
