@@ -62,6 +62,7 @@ from ata.sip.uri import SipURI, escape_user, parse_uri
 
 REFER_OUT_KEY = "refer_out"
 MAX_TRANSFERS = 8
+START_WITHIN_S = 32.0  # a requested transfer the driver never starts is abandoned (408)
 
 
 class XferState(Enum):
@@ -80,6 +81,7 @@ class Transfer:
     target: SipURI
     headers: list[tuple[str, object]]
     refer_cseq: int
+    start_by: float
     state: XferState = XferState.REQUESTED
     deferred_end: str | None = None  # the old call ended meanwhile, with this cause
 
@@ -121,7 +123,7 @@ class UaRefer(UaInbound):
         )
         self.tx.send_response(ok, now)
         new_handle = f"xfer-{self._new_id()}"
-        xfer = Transfer(call, new_handle, target, headers, req.cseq.seq)
+        xfer = Transfer(call, new_handle, target, headers, req.cseq.seq, now + START_WITHIN_S)
         self._transfers()[new_handle] = xfer
         self._notify_refer(xfer, 100, "Trying", now)
         replaces = any(name == "Replaces" for name, _ in headers)
@@ -169,6 +171,16 @@ class UaRefer(UaInbound):
                 xfer.deferred_end = cause  # reported only if the transfer fails
                 return
         super()._end(call, cause)
+
+    def _aux_deadlines(self) -> list[float]:
+        waiting = [t.start_by for t in self._xfers.values() if t.state is XferState.REQUESTED]
+        return super()._aux_deadlines() + waiting
+
+    def _aux_timers(self, now: float) -> None:
+        super()._aux_timers(now)
+        for xfer in list(self._xfers.values()):
+            if xfer.state is XferState.REQUESTED and xfer.start_by <= now:
+                self._transfer_failed(xfer, 408, "Request Timeout", now)
 
     def _aux_pumped(self, now: float) -> None:
         super()._aux_pumped(now)

@@ -404,3 +404,17 @@ def test_refer_while_we_hold_the_far_end_gets_491() -> None:
     assert bob.transfer(bob_h, "carol", net.now)
     net.pump()
     assert _of(net.take(A), TransferRequested)
+
+
+def test_a_transfer_never_started_is_abandoned() -> None:
+    alice, bob, _carol, net = trio()
+    bob_h = connect(alice, bob, net, "c1", "bob")
+    bob.transfer(bob_h, "carol", net.now)
+    net.pump()
+    assert _of(net.take(A), TransferRequested)
+    bob.hang_up(bob_h, net.now)  # its end is deferred while the transfer is pending
+    net.pump()
+    assert not _of(net.take(A), CallEnded)
+    net.run(net.now + 40)
+    assert CallEnded("c1", "remote-bye") in net.take(A)  # reported once the transfer is given up
+    assert not alice.calls and not alice._xfers
