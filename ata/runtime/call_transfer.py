@@ -31,6 +31,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ata.line import port as lp
+from ata.runtime import mwi
 from ata.runtime.call_lines import CallRecord, LineState
 from ata.sip import call as sc
 from ata.sip.refer import refer_to_with_replaces, replaces_value
@@ -40,6 +41,23 @@ if TYPE_CHECKING:
     from ata.runtime.calls import CallManager
 
 log = logging.getLogger(__name__)
+
+
+LineEvent = sc.MessageWaiting | sc.CallTransferred | sc.TransferRequested | sc.TransferProgress
+LINE_EVENTS = (sc.MessageWaiting, sc.CallTransferred, sc.TransferRequested, sc.TransferProgress)
+
+
+def line_event(m: CallManager, line: LineState, event: LineEvent) -> None:
+    """The agent events that are not about one known call's progress."""
+    match event:
+        case sc.MessageWaiting():
+            mwi.on_message_waiting(m, line, event)
+        case sc.CallTransferred():
+            on_call_transferred(m, line, event)
+        case sc.TransferRequested():
+            on_transfer_requested(m, line, event)
+        case sc.TransferProgress():
+            on_transfer_progress(m, line, event)
 
 
 def on_transfer_requested(m: CallManager, line: LineState, event: sc.TransferRequested) -> None:

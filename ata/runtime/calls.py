@@ -38,7 +38,9 @@ P-Asserted-Identity, Remote-Party-ID or From; the cadence from Alert-Info). ``an
 200 with the SDP answer (488 when nothing is common, then the port hears ``CallEnded``).
 ``hang_up`` sends CANCEL before an answer and BYE (with ``X-RTP-Stat``) after. Events the
 port caused itself (its own hang-up or reject) are not echoed back to it. Port events are
-delivered with ``loop.call_soon`` so a port never re-enters its state machine.
+delivered with ``loop.call_soon`` so a port never re-enters its state machine. Transfers
+(REFER both ways, Replaces) live in :mod:`ata.runtime.call_transfer`, the message-summary
+subscription and message-waiting indication in :mod:`ata.runtime.mwi`.
 """
 
 from __future__ import annotations
@@ -546,22 +548,12 @@ class CallManager:
             line.agent.tx.transport_error(out.key, self.now())
 
     def _on_call_event(self, line: LineState, event: sc.CallEvent) -> None:
-        match event:
-            case sc.MessageWaiting():
-                mwi.on_message_waiting(self, line, event)
-                return
-            case sc.CallTransferred():
-                call_transfer.on_call_transferred(self, line, event)
-                return
-            case sc.TransferRequested():
-                call_transfer.on_transfer_requested(self, line, event)
-                return
-            case sc.TransferProgress():
-                call_transfer.on_transfer_progress(self, line, event)
-                return
-            case sc.CallIncoming():
-                self._incoming(line, event)
-                return
+        if isinstance(event, sc.CallIncoming):
+            self._incoming(line, event)
+            return
+        if isinstance(event, call_transfer.LINE_EVENTS):  # transfers, message waiting
+            call_transfer.line_event(self, line, event)
+            return
         record = self.calls.get(event.handle)
         if record is None or call_transfer.leg_event(self, line, record, event):
             return
