@@ -294,6 +294,11 @@ def _ca(tmp: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificat
             x509.KeyUsage(False, False, False, False, False, True, True, False, False),
             critical=True,
         )
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): key identifiers are required.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     path = tmp / f"{cn}.pem"
@@ -316,6 +321,11 @@ def _server_context(tmp: Path, ca_key, ca_cert, host: str) -> ssl.SSLContext:
             x509.SubjectAlternativeName(
                 [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address(LO))]
             ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
