@@ -152,13 +152,14 @@ class HookFlash(_Section, frozen=True):
         100
     )
     max_ms: Annotated[int, _doc("Longest on-hook time taken as a flash, ms.", ge=50, le=3000)] = 900
-    relay: Annotated[
-        bool,
+    action: Annotated[
+        Literal["ignore", "relay", "transfer"],
         _doc(
-            "Send a flash in a call to the far end (RFC 4733 event 16, or SIP INFO) instead of "
-            "ignoring it."
+            "What a flash in a call does: nothing; send it to the far end (RFC 4733 event "
+            "16, or SIP INFO); or hold the call and give dial tone to transfer it (hang up "
+            "while the target rings: blind; after it answers: attended; flash again: back)."
         ),
-    ] = False
+    ] = "ignore"
 
 
 class PulseDialing(_Section, frozen=True):
@@ -234,6 +235,21 @@ class Line(_Section, frozen=True):
     pulse_dialing: Annotated[PulseDialing, _doc("Rotary dialing.")] = field(
         default_factory=PulseDialing
     )
+    mwi_subscribe: Annotated[
+        bool,
+        _doc(
+            "Subscribe to message-summary (RFC 3842) after registering: stutter dial tone "
+            "and the phone's message lamp follow the mailbox."
+        ),
+    ] = False
+    mwi_uri: Annotated[
+        str,
+        _doc(
+            "Mailbox to subscribe to, e.g. `sip:*97@pbx.example.com`; empty = the line's "
+            "own address.",
+            max_length=255,
+        ),
+    ] = ""
     polarity_reversal: Annotated[
         bool,
         _doc(

@@ -45,6 +45,8 @@ def account_for(line: LineConfig, standalone_domain: str | None = None) -> LineA
         dtmf_mode=line.dtmf_mode,
         codecs=tuple(str(c) for c in line.codecs),
         expires=line.registration.expires,
+        mwi_subscribe=line.mwi_subscribe,
+        mwi_uri=line.mwi_uri,
     )
 
 

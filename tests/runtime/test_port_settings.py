@@ -14,7 +14,7 @@ def test_line_config_maps_to_port_settings_and_hook_windows() -> None:
     line = Line(
         dial_plan="(1xxx|911S0)",
         ring_cadence="60(.8/.4,.8/4)",
-        hook_flash=HookFlash(min_ms=150, max_ms=700, relay=True),
+        hook_flash=HookFlash(min_ms=150, max_ms=700, action="relay"),
         pulse_dialing=PulseDialing(coding="sweden"),
         polarity_reversal=True,
         disconnect_ms=600,
@@ -32,6 +32,22 @@ def test_line_config_maps_to_port_settings_and_hook_windows() -> None:
     windows = hook_windows(line)
     assert (windows.flash_min_s, windows.flash_max_s) == (0.15, 0.7)
     assert windows.coding is DigitCoding.SWEDEN
+
+
+def test_flash_transfer_mode_and_mwi_account() -> None:
+    from ata.runtime.calls_config import account_for
+
+    line = Line(
+        proxy="pbx.example.com",
+        user="1001",
+        mwi_subscribe=True,
+        mwi_uri="sip:*97@pbx.example.com",
+        hook_flash=HookFlash(action="transfer"),
+    )
+    assert port_settings(line, CountryDsp()).flash_mode is FlashMode.TRANSFER
+    account = account_for(line)
+    assert account is not None
+    assert (account.mwi_subscribe, account.mwi_uri) == (True, "sip:*97@pbx.example.com")
 
 
 def test_defaults_ignore_flash_and_keep_polarity() -> None:
