@@ -68,16 +68,16 @@ from ata.runtime.call_lines import (
     resolver_for,
 )
 from ata.runtime.call_media import CallMedia
+from ata.runtime.call_routing import CallRouter
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import Message, SipTransport, Source
 from ata.sip import call as sc
 from ata.sip.digest import DigestClient
 from ata.sip.errors import SipParseError
-from ata.sip.message import Request, Response
 from ata.sip.registration import RegistrationConfig
 from ata.sip.sdp import AudioConfig
 from ata.sip.transaction import Address, Outgoing
-from ata.sip.ua_support import UaConfig, addressed_to
+from ata.sip.ua_support import UaConfig
 from ata.sip.uri import SipURI
 
 __all__ = [
@@ -156,6 +156,9 @@ class CallManager:
                 "dropped_malformed",
             ),
             0,
+        )
+        self._router = CallRouter(
+            self.lines, self.policy, self._owner, self.counters, self.registered
         )
         # INVITE sent -> 2xx received, seconds, for the last outgoing calls (status, benches)
         self.setup_times: deque[float] = deque(maxlen=256)
@@ -426,7 +429,7 @@ class CallManager:
     # == inbound routing ========================================================================
 
     def _on_message(self, message: Message, source: Source) -> None:
-        port = self._route(message, source)
+        port = self._router.route(message, source)
         if port is None:
             return
         line = self._line(port) if port >= 0 else None
@@ -439,71 +442,6 @@ class CallManager:
             return
         line.agent.receive_message(message, source.address, self.now(), source.transport)
         self._pump(line)
-
-    def _route(self, message: Message, source: Source) -> int | None:
-        """The port whose agent takes ``message``; -1 = the endpoint; None = drop.
-
-        Calls are keyed by (Call-ID, our tag): both ends of a call between two of our own
-        lines share the Call-ID, so the Call-ID alone cannot tell them apart. Responses we
-        do not own (the registrations') go to the endpoint; every request is answered by an
-        agent (481 for unknown dialogs, 200 for OPTIONS, 405/501 for other methods)."""
-        try:
-            call_id = message.call_id
-            ours = message.from_.tag if isinstance(message, Response) else message.to.tag
-        except SipParseError:
-            if isinstance(message, Request) and (
-                self._trusted(source) or not self.policy.proxy_sources_only
-            ):
-                return self._first_line()  # its agent answers 400 (RFC 4475 §3.3.1)
-            self.counters["dropped_malformed"] += 1
-            return None
-        if ours:
-            owner = self._owner.get((call_id, ours))
-            if owner is not None:
-                return owner
-        if isinstance(message, Response):
-            return -1
-        if not self._trusted(source) and self.policy.proxy_sources_only:
-            self.counters["ghost_source"] += 1
-            log.info("%s from %s (not a proxy) dropped", message.method, source.address[0])
-            return None
-        if not ours and message.method in ("INVITE", "CANCEL"):
-            return self._route_new_invite(message, source)
-        return self._any_line(message)
-
-    def _any_line(self, request: Request) -> int | None:
-        """The line a stray request is addressed to, else the first line with an agent."""
-        lines = [ln for ln in self.lines if ln is not None and ln.agent is not None]
-        for line in lines:
-            if line.agent is not None and addressed_to(line.agent.config, request):
-                return line.port
-        return lines[0].port if lines else -1
-
-    def _first_line(self) -> int:
-        return next((ln.port for ln in self.lines if ln is not None and ln.agent is not None), -1)
-
-    def _trusted(self, source: Source) -> bool:
-        return any(ln is not None and source.address[0] in ln.trusted for ln in self.lines)
-
-    def _route_new_invite(self, request: Request, source: Source) -> int | None:
-        """A request outside any dialog for one of our users (INVITE, its retransmissions
-        and its CANCEL): the line whose user it is addressed to, or None (no answer)."""
-        lines = [ln for ln in self.lines if ln is not None and ln.agent is not None]
-        for line in lines:
-            if line.agent is None:
-                continue
-            if self.policy.proxy_sources_only and source.address[0] not in line.trusted:
-                continue
-            must_register = self.policy.require_registration and line.account.register
-            if must_register and not self.registered(line.port):
-                continue
-            if addressed_to(line.agent.config, request):
-                return line.port
-        self.counters["ghost_user"] += 1
-        if self.policy.silent or not lines or request.method != "INVITE":
-            log.info("INVITE for an unknown user from %s dropped", source.address[0])
-            return None
-        return lines[0].port  # its agent answers 404 (not our user)
 
     def _track(self, call_id: str, tag: str, port: int) -> None:
         key = (call_id, tag)
