@@ -237,3 +237,47 @@ def ack_for(peer: RawPeer, inv: str, response: str) -> str:
         )
         + "\r\n\r\n"
     )
+
+
+@asynccontextmanager
+async def daemon_on_kamailio(
+    k: Kamailio, rtp_range: tuple[int, int], **line: Any
+) -> AsyncIterator[Any]:
+    """The daemon on the simulated board, port 1 registered at ``k`` as 1001 (``line`` sets
+    more fields of its config, e.g. ``display_name``)."""
+    from ata.runtime.daemon import Daemon, DaemonOptions
+    from ata.runtime.sip_calls import sip_calls
+    from provisioning.schema import Config, Line, Network
+    from tests.peers import free_port
+
+    config = Config(
+        network=Network(
+            local_port=free_port(), rtp_port_min=rtp_range[0], rtp_port_max=rtp_range[1]
+        ),
+        lines=[
+            Line(
+                proxy=f"{k.host}:{k.port}",
+                user="1001",
+                password=k.users["1001"],
+                dial_plan="(<:100>x|1xxx)",
+                **line,
+            )
+        ],
+    )
+    daemon = Daemon(
+        config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False, admin_listen="")
+    )
+    await daemon.start()
+    try:
+        phone = daemon.phone(1)
+        assert phone is not None
+        assert await phone.wait_for(lambda: bool(k.contacts("1001")), 5.0)
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+def port_state(daemon: Any) -> str:
+    """Port 1's line state (idle, dialing, connected, ...)."""
+    state: str = daemon.ports[0].machine.state.value
+    return state

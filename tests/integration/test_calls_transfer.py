@@ -21,19 +21,18 @@ import pytest
 import pytest_asyncio
 
 from ata.line import port as lp
-from ata.runtime.daemon import Daemon, DaemonOptions
-from ata.runtime.sip_calls import sip_calls
-from provisioning.schema import Config, Line, Network
+from ata.runtime.daemon import Daemon
 from tests.integration.calls_support import (
     PortStandIn,
     account,
     baresip_phone,
+    daemon_on_kamailio,
     decoded_recording,
     dominant_hz,
     in_thread,
+    port_state,
     running_manager,
 )
-from tests.peers import free_port
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 
@@ -136,30 +135,11 @@ async def test_we_transfer_the_far_end(
 
 @pytest_asyncio.fixture
 async def daemon(kamailio: Kamailio) -> AsyncIterator[Daemon]:
-    config = Config(
-        network=Network(local_port=free_port(), rtp_port_min=46000, rtp_port_max=46998),
-        lines=[
-            Line(
-                proxy=f"{kamailio.host}:{kamailio.port}",
-                user="1001",
-                password=kamailio.users["1001"],
-                dial_plan="(<:100>x|1xxx)",
-            )
-        ],
-    )
-    d = Daemon(
-        config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False, admin_listen="")
-    )
-    await d.start()
-    phone = d.phone(1)
-    assert phone is not None
-    assert await phone.wait_for(lambda: bool(kamailio.contacts("1001")), 5.0)
-    yield d
-    await d.stop()
+    async with daemon_on_kamailio(kamailio, (46000, 46998)) as d:
+        yield d
 
 
-def state(d: Daemon) -> str:
-    return d.ports[0].machine.state.value
+state = port_state
 
 
 def _calls_of(d: Daemon) -> list[dict[str, Any]]:

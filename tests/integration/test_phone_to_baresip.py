@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ata.runtime.daemon import Daemon, DaemonOptions
-from ata.runtime.sip_calls import sip_calls
-from provisioning.schema import Config, Line, Network
-from tests.integration.calls_support import baresip_phone, decoded_recording, dominant_hz, in_thread
-from tests.peers import free_port
+from ata.runtime.daemon import Daemon
+from tests.integration.calls_support import (
+    baresip_phone,
+    daemon_on_kamailio,
+    decoded_recording,
+    dominant_hz,
+    in_thread,
+    port_state,
+)
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 
@@ -26,31 +30,11 @@ pytestmark = [pytest.mark.peers, pytest.mark.timeout(90)]
 
 @pytest_asyncio.fixture
 async def daemon(kamailio: Kamailio) -> AsyncIterator[Daemon]:
-    config = Config(
-        network=Network(local_port=free_port(), rtp_port_min=47000, rtp_port_max=47998),
-        lines=[
-            Line(
-                proxy=f"{kamailio.host}:{kamailio.port}",
-                user="1001",
-                password=kamailio.users["1001"],
-                display_name="Kitchen",
-                dial_plan="(<:100>x|1xxx)",
-            )
-        ],
-    )
-    d = Daemon(
-        config, sip_calls, options=DaemonOptions(api_port=0, freeze_gc=False, admin_listen="")
-    )
-    await d.start()
-    phone = d.phone(1)
-    assert phone is not None
-    assert await phone.wait_for(lambda: bool(kamailio.contacts("1001")), 5.0)
-    yield d
-    await d.stop()
+    async with daemon_on_kamailio(kamailio, (47000, 47998), display_name="Kitchen") as d:
+        yield d
 
 
-def state(d: Daemon) -> str:
-    return d.ports[0].machine.state.value
+state = port_state
 
 
 async def test_phone_calls_baresip_with_substitution_audio_and_dtmf(
