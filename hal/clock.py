@@ -9,8 +9,9 @@ as "sleep one period after the last wake-up", so lateness never accumulates into
 
 Three implementations:
 
-- :class:`MonotonicClock` is real time: ``time.monotonic()`` and the running asyncio loop's
-  timers (which use the same time base). Used by the daemon and by integration tests.
+- :class:`MonotonicClock` is real time: ``time.monotonic()``; sleepers wake on a Linux timerfd
+  (:mod:`hal.timerfd`, tens of µs after the deadline) or else on the running asyncio loop's
+  timers (same time base, 0–1 ms late). Used by the daemon and by integration tests.
 - :class:`AcceleratedClock` is real time sped up by a factor (demos, soak runs).
 - :class:`VirtualClock` is simulated time for unit tests. Time only moves when the test calls
   :meth:`VirtualClock.advance` / :meth:`VirtualClock.advance_to` or runs a coroutine with
@@ -31,6 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
+
+from hal.timerfd import scheduler_for
 
 T = TypeVar("T")
 
@@ -69,10 +72,23 @@ class MonotonicClock:
     def now(self) -> float:
         return time.monotonic()
 
+    def __init__(self, *, precise: bool = True) -> None:
+        # precise: sleep on a timerfd (hal.timerfd) where the platform has one — wakes within
+        # tens of µs of the deadline instead of asyncio's 0–1 ms (epoll's ms timeout).
+        self.precise = precise
+
     async def sleep_until(self, deadline: float) -> None:
         # The delay is recomputed from the absolute deadline on every call, so a late wake-up
         # shortens the next sleep instead of shifting every later deadline.
-        await asyncio.sleep(max(0.0, deadline - self.now()))
+        delay = deadline - self.now()
+        if delay <= 0.0:
+            await asyncio.sleep(0)
+            return
+        scheduler = scheduler_for(asyncio.get_running_loop()) if self.precise else None
+        if scheduler is None:
+            await asyncio.sleep(delay)
+        else:
+            await scheduler.sleep_until(deadline)
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,10 @@ counts the lost periods in ``clock_slips``; the ports' frame index jumps accordi
 real capture overrun.
 
 At each tick ``k`` (time ``t = start + (k + 1) * 20 ms``, the end of period ``k``) every
-:class:`SimAudioLink` does, in this order:
+:class:`SimAudioLink` does, in this order (steps 1–4 are :meth:`SimAudioLink.capture`, run for
+every link first; then the codec yields once to the event loop so the ATA's readers run, as
+they would on real hardware where the phone is another device; then step 5,
+:meth:`SimAudioLink.deliver`, for every link):
 
 1. ``played = port.codec_playback()`` — the frame the ATA queued (or silence, counted);
 2. ``spoken = terminal.transmit_frame(t)`` — what the phone sends into the line this period
@@ -152,9 +155,18 @@ class SimAudioLink:
             np.zeros(FRAME_SAMPLES, dtype=np.int16) for _ in range(loopback_delay)
         )
         self.taps: list[Callable[[Frame, Frame, float], None]] = []  # (played, captured, at)
+        self._played: Frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._captured: Frame = self._played
 
     def tick(self, at: float) -> None:
+        """One whole codec period: :meth:`capture` then :meth:`deliver`."""
+        self.capture(at)
+        self.deliver(at)
+
+    def capture(self, at: float) -> None:
+        """The ATA side of period ending at ``at``: play the queued frame, capture the line."""
         played = self.port.codec_playback()
+        self._played = played
         terminal = None if self.loopback else self.terminal
         if terminal is None:
             self._delay.append(played)
@@ -169,7 +181,13 @@ class SimAudioLink:
             captured_f = captured_f + self._rng.normal(0.0, self._noise_rms, FRAME_SAMPLES)
         self.stats.clipped_samples += int(np.count_nonzero(np.abs(captured_f) > 32767.5))
         captured = _saturate(captured_f)
+        self._captured = captured
         self.port.codec_capture(captured, at)
+
+    def deliver(self, at: float) -> None:
+        """The phone side of the same period: the terminal hears what was played; taps see it."""
+        played, captured = self._played, self._captured
+        terminal = None if self.loopback else self.terminal
         if terminal is not None:
             heard = played
             if self.rx_gain_db:
@@ -262,8 +280,14 @@ class SimCodec:
                 k += behind
                 deadline = self._start + (k + 1) * self.period
             self.tick_times.append(now)
-            for link in self.links:
-                link.tick(deadline)
+            links = list(self.links)
+            for link in links:
+                link.capture(deadline)
+            # The ATA and the phones are separate devices: let the ATA's readers (woken by the
+            # captures) run before the phones analyse what they heard, as on real hardware.
+            await asyncio.sleep(0)
+            for link in links:
+                link.deliver(deadline)
             self.ticks += 1
             k += 1
 
