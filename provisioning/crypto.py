@@ -15,6 +15,10 @@ reported as "cannot decrypt" without saying anything about the key.
 
 Compression: plaintext starting with the gzip magic is inflated (the SPA way is gzip first,
 then encrypt), with a hard cap on the inflated size against decompression bombs.
+
+The derivations are the standard library's (``hashlib``); only AES-CBC needs ``cryptography``,
+which is imported when an encrypted profile is actually decrypted (it costs several MB of
+resident memory that a device with plain profiles never needs).
 """
 
 from __future__ import annotations
@@ -22,10 +26,6 @@ from __future__ import annotations
 import hashlib
 import zlib
 from typing import Final
-
-from cryptography.hazmat.primitives import hashes, padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from provisioning.profile_rule import Kdf
 
@@ -55,16 +55,15 @@ def bytes_to_key(password: bytes, salt: bytes, digest: str, length: int = 48) ->
 
 def derive_key_iv(password: bytes, salt: bytes, kdf: Kdf, iterations: int | None = None) -> bytes:
     if kdf == "pbkdf2":
-        return PBKDF2HMAC(
-            algorithm=hashes.SHA256(),
-            length=48,
-            salt=salt,
-            iterations=iterations or DEFAULT_PBKDF2_ITERATIONS,
-        ).derive(password)
+        rounds = iterations or DEFAULT_PBKDF2_ITERATIONS
+        return hashlib.pbkdf2_hmac("sha256", password, salt, rounds, dklen=48)
     return bytes_to_key(password, salt, kdf)
 
 
 def _decrypt_with(ciphertext: bytes, key_iv: bytes) -> bytes | None:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     decryptor = Cipher(algorithms.AES(key_iv[:32]), modes.CBC(key_iv[32:48])).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()

@@ -10,6 +10,10 @@
   shorter (a truncated transfer) is an error, as is any status other than 200/304.
 - Errors raise :class:`~provisioning.profile.ProvisioningError` with stage ``download`` and a
   reason without credentials (URL user-info is stripped from messages).
+
+aiohttp (~12 MB resident with its dependencies) is imported by the first HTTP(S) download, not
+with this module: a daemon whose profile is a ``file://`` URL, or that never resyncs, does not
+load it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import ssl
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-
-import aiohttp
+from typing import TYPE_CHECKING, Final
 
 from provisioning.crypto import MAX_PROFILE_BYTES
 from provisioning.profile import ProvisioningError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 USER_AGENT: Final = "pi-ata provisioning"
 
@@ -87,6 +92,8 @@ async def fetch_profile(
     shown = safe_url(url)
     if url.lower().startswith("file://"):
         return _fetch_file(url)
+    import aiohttp
+
     headers = {"User-Agent": USER_AGENT}
     if validators and validators.etag:
         headers["If-None-Match"] = validators.etag

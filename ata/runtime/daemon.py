@@ -11,7 +11,9 @@ Theory of operation
    the country's tones and a DTMF receiver and echo canceller.
 3. **Calls**: a call controller (``call_factory``; the SIP user agent in production) that the
    ports place and answer calls through and that feeds call events back to them.
-4. **API**: the local JSON API (:mod:`ata.runtime.api`) on ``api_listen``.
+4. **API**: the local JSON API (:mod:`ata.runtime.api`) on ``api_host:api_port`` (none when
+   ``api_port`` is None), and the web admin when ``admin.listen`` is set. aiohttp (~12 MB
+   resident with its dependencies) is imported only here, when one of them starts.
 5. ``gc.freeze()`` once everything is built, so the collector never walks the start-up heap
    in the middle of a media frame; ``READY=1`` (and watchdog pings) to systemd when
    ``NOTIFY_SOCKET`` is set.
@@ -35,15 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiohttp import web
-
 from ata import __version__
 from ata.dsp.cadence import ring_from_script
 from ata.line.dialplan import DialPlan
 from ata.line.port import FlashMode, PortMachine, PortSettings
 from ata.line.ringer import CallerIdTiming
 from ata.log import RecentLogHandler
-from ata.runtime.api import Api
 from ata.runtime.calllog import CallLog
 from ata.runtime.port_driver import CallControl, PortDriver, PortStatus
 from ata.runtime.port_dsp import CallerIdMethod, CountryDsp
@@ -59,6 +58,8 @@ from provisioning.status import load_status
 from provisioning.store import save_config
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from ata.runtime.admin import DaemonAdmin
     from provisioning.driver import Provisioner
 
@@ -116,7 +117,7 @@ def hook_windows(line: LineConfig) -> HookWindows:
 class DaemonOptions:
     board: str | None = None
     api_host: str = "127.0.0.1"
-    api_port: int = 8080  # 0 = any free port (tests)
+    api_port: int | None = 8080  # 0 = any free port (tests); None = no JSON API
     freeze_gc: bool = True
     config_path: Path | None = None  # where an applied config is saved (None: not saved)
     status_path: Path | None = None  # the provisioning status file shown by the admin
@@ -239,6 +240,12 @@ class Daemon:
         logging.getLogger().removeHandler(self.logs)
 
     async def _start_api(self) -> None:
+        if self.options.api_port is None:
+            return
+        from aiohttp import web
+
+        from ata.runtime.api import Api
+
         app = Api(self).app()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -246,7 +253,7 @@ class Daemon:
         await site.start()
         server = site._server
         sockets: Sequence[socket.socket] = getattr(server, "sockets", ())
-        self.api_port = sockets[0].getsockname()[1] if sockets else self.options.api_port
+        self.api_port = sockets[0].getsockname()[1] if sockets else self.options.api_port or 0
 
     async def _start_admin(self) -> None:
         listen = self.options.admin_listen

@@ -19,6 +19,12 @@ the other (failover):
 Lookup failures (NXDOMAIN, no answer, timeout) just mean "no records of that kind"; an empty
 result list means the host cannot be reached. No lookup result is cached here beyond what the
 resolver itself does (dnspython's resolver cache can be enabled by the caller).
+
+``localhost`` (and names under ``.localhost``) is the loopback address without any lookup
+(RFC 6761 §6.3: resolvers answer it locally; dnspython does not read ``/etc/hosts``), like a
+numeric host. dnspython (~6 MB resident) is imported, and its resolver (which reads
+``/etc/resolv.conf``) built, only at the first real lookup: a device whose proxies are IP
+addresses never loads it.
 """
 
 from __future__ import annotations
@@ -27,12 +33,10 @@ import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import dns.asyncresolver
-import dns.exception
-import dns.rdatatype
-import dns.resolver
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 DEFAULT_PORTS: Final = {"udp": 5060, "tcp": 5060, "tls": 5061}
 _NAPTR_SERVICES: Final = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
@@ -68,6 +72,21 @@ def is_numeric_host(host: str) -> bool:
     return True
 
 
+def is_localhost(host: str) -> bool:
+    """``localhost`` or a name under ``.localhost`` (RFC 6761 §6.3): always the loopback."""
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
+
+
+def _literal(host: str) -> str | None:
+    """The address a host names without any lookup: an IP literal, or loopback for localhost."""
+    if is_numeric_host(host):
+        return host.strip("[]")
+    if is_localhost(host):
+        return "127.0.0.1"
+    return None
+
+
 def order_srv(records: Sequence[SrvRecord], rng: random.Random) -> list[SrvRecord]:
     """RFC 2782 ordering: ascending priority; weighted random order within a priority."""
     ordered: list[SrvRecord] = []
@@ -101,13 +120,25 @@ class SipResolver:
         rng: random.Random | None = None,
         ipv6: bool = True,
     ) -> None:
-        self.resolver = resolver or dns.asyncresolver.Resolver()
+        self._resolver = resolver
         self.transports = tuple(transports)
         self.rng = rng or random.Random()
         self.ipv6 = ipv6
         self.lookups = 0
 
+    @property
+    def resolver(self) -> dns.asyncresolver.Resolver:
+        """dnspython's resolver, imported and built at the first lookup that needs it."""
+        if self._resolver is None:
+            import dns.asyncresolver
+
+            self._resolver = dns.asyncresolver.Resolver()
+        return self._resolver
+
     async def _query(self, name: str, rdtype: str) -> list[object]:
+        import dns.exception
+        import dns.resolver
+
         self.lookups += 1
         try:
             answer = await self.resolver.resolve(name, rdtype, search=False)
@@ -119,8 +150,9 @@ class SipResolver:
 
     async def addresses(self, host: str) -> list[str]:
         """A records, then AAAA records, of ``host`` (numeric hosts returned as they are)."""
-        if is_numeric_host(host):
-            return [host.strip("[]")]
+        literal = _literal(host)
+        if literal is not None:
+            return [literal]
         found = [str(r) for r in await self._query(host, "A")]
         if self.ipv6:
             found += [str(r) for r in await self._query(host, "AAAA")]
@@ -176,9 +208,11 @@ class SipResolver:
             transport = transport.lower()
         if secure and transport is None:
             transport = "tls"
-        if is_numeric_host(host):
+        literal = _literal(host)
+        if literal is not None:
             chosen = transport or "udp"
-            return [Target(host.strip("[]"), port or DEFAULT_PORTS[chosen], chosen, None)]
+            name = None if is_numeric_host(host) else host
+            return [Target(literal, port or DEFAULT_PORTS[chosen], chosen, name)]
         if port is not None:
             chosen = transport or "udp"
             return [Target(a, port, chosen, host) for a in await self.addresses(host)]

@@ -1,0 +1,132 @@
+"""The daemon loads heavy libraries only for the configuration that needs them (memory: the
+media issue's ≤ 60 MB with two calls; see ``bench/bench_memory.py`` for what each costs).
+
+- aiohttp (~12 MB): only when the JSON API or the web admin starts, or an HTTP(S) profile is
+  fetched;
+- dnspython (~6 MB): only when a SIP next hop is a host name that needs RFC 3263 lookups (an IP
+  literal or ``localhost`` does not);
+- cryptography: only when an encrypted profile is decrypted.
+
+Each case runs in a fresh interpreter (``sys.modules`` of this one is full of everything),
+with the real daemon on the simulated board, started, registering and stopped, and each has a
+control case showing the check does see the library when the configuration needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.peers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("aiohttp", "dns", "cryptography")
+
+DAEMON_SCRIPT = """
+import asyncio, json, sys
+from ata.runtime.daemon import Daemon, DaemonOptions
+from ata.runtime.sip_calls import sip_calls
+from provisioning.schema import Config, Line
+
+async def main(proxies, api_port, admin):
+    lines = [Line(user=f"10{n:02d}", password="secret-pw", proxy=p) for n, p in enumerate(proxies)]
+    options = DaemonOptions(api_port=api_port, admin_listen=admin, freeze_gc=False)
+    daemon = Daemon(Config(lines=lines), sip_calls, options=options)
+    await daemon.start()
+    await asyncio.sleep(0.5)  # REGISTER goes out (the next hop is resolved)
+    await daemon.stop()
+    sent = [st.get("registration") for st in daemon.status()["lines"]]
+    return sent
+
+proxies, api_port, admin = json.loads(sys.argv[1])
+registrations = asyncio.run(main(proxies, api_port, admin))
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
+print(json.dumps({"loaded": loaded, "registrations": registrations}))
+"""
+
+
+def _run(script: str, *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _daemon(proxies: list[str], api_port: int | None, admin: str) -> dict[str, object]:
+    return _run(DAEMON_SCRIPT, json.dumps([proxies, api_port, admin]), json.dumps(HEAVY))
+
+
+def test_daemon_without_api_or_admin_and_literal_proxies_loads_none_of_them() -> None:
+    port = free_port()
+    result = _daemon([f"127.0.0.1:{port}", f"localhost:{port}"], None, "")
+    assert result["loaded"] == []
+    # Both lines really resolved their proxy and started registering.
+    registrations = result["registrations"]
+    assert isinstance(registrations, list) and len(registrations) == 2
+    assert all(r is not None for r in registrations)
+
+
+def test_the_check_sees_aiohttp_and_dns_when_the_configuration_needs_them() -> None:
+    port = free_port()
+    # A host name needs RFC 3263 lookups; the API needs aiohttp (".invalid" never resolves,
+    # RFC 6761, and the resolver's first query imports dnspython whatever the answer).
+    result = _daemon(["pbx.invalid"], 0, "")
+    assert result["loaded"] == ["aiohttp", "dns"]
+    admin = _daemon([f"127.0.0.1:{port}"], None, f"127.0.0.1:{free_port()}")
+    assert admin["loaded"] == ["aiohttp"]
+
+
+PROVISIONING_SCRIPT = """
+import asyncio, json, subprocess, sys, tempfile
+from pathlib import Path
+from provisioning import driver, fetch, profile  # noqa: F401 - what the daemon imports
+from provisioning.crypto import decode_profile_bytes
+
+plain = b'[device]\\ncountry = "us"\\n'
+folder = Path(tempfile.mkdtemp())
+(folder / "p.toml").write_bytes(plain)
+got = asyncio.run(fetch.fetch_profile((folder / "p.toml").as_uri()))
+assert decode_profile_bytes(got.body, key=None) == plain
+before = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
+encrypted = subprocess.run(
+    ["openssl", "enc", "-e", "-aes-256-cbc", "-pbkdf2", "-k", "k3y", "-salt"],
+    input=plain, capture_output=True, check=True,
+).stdout
+assert decode_profile_bytes(encrypted, key="k3y") == plain
+after = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_provisioning_loads_cryptography_only_to_decrypt_and_aiohttp_only_for_http() -> None:
+    from tests.peers import require_binary
+
+    require_binary("openssl")
+    result = _run(PROVISIONING_SCRIPT, json.dumps(HEAVY))
+    assert result["before"] == []
+    assert result["after"] == ["cryptography"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "pbx.localhost", "127.0.0.1"])
+async def test_localhost_and_literals_resolve_without_dns(host: str) -> None:
+    from ata.runtime.sip_dns import SipResolver, Target
+
+    resolver = SipResolver()
+    targets = await resolver.resolve(host, 5070)
+    assert targets == [Target("127.0.0.1", 5070, "udp", None if host[0].isdigit() else host)]
+    assert await resolver.resolve(host, transport="tls") == [
+        Target("127.0.0.1", 5061, "tls", None if host[0].isdigit() else host)
+    ]
+    assert resolver.lookups == 0
