@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
@@ -169,7 +170,7 @@ class BufferedAudioPort:
         self._playback: deque[Frame] = deque()
         self._capture_depth = capture_depth
         self._playback_depth = playback_depth
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
         self._captured = 0
         self._read = 0
@@ -180,6 +181,7 @@ class BufferedAudioPort:
         self._idle = 0
         self._playback_overruns = 0
         self._xruns = 0
+        self._phase_shifter: Callable[[float], float] | None = None
 
     # --- consumer side ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,9 +194,12 @@ class BufferedAudioPort:
         while not self._capture:
             if self._closed:
                 raise AudioClosedError(f"audio port {self.name!r} is closed")
-            if self._waiter is None or self._waiter.done():
-                self._waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._waiter)
+            # One future per wait, awaited directly (no shield): a capture wakes the reader in
+            # the very next loop turn, before the codec's own continuation; a cancelled reader
+            # cancels only its own future.
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
         self._read += 1
         return self._capture.popleft()
 
@@ -266,10 +271,29 @@ class BufferedAudioPort:
         self._empty_run += 1
         return silence()
 
+    def set_phase_shifter(self, shifter: Callable[[float], float] | None) -> None:
+        """For backends: the function that carries out :meth:`advance_phase`."""
+        self._phase_shifter = shifter
+
+    def advance_phase(self, seconds: float) -> float:
+        """Move this port's frame boundaries ``seconds`` earlier, once (0 < seconds < 20 ms).
+
+        The period in progress ends early: the frame captured in it and the frame played in it
+        are cut short by ``seconds`` (the backend decides how: a simulator shortens its tick;
+        a device re-frames its sample stream); every later boundary keeps the new phase. The
+        media layer uses it to put its playout ticks just after the far end's packets arrive
+        instead of up to a period later (``ata.media.phase``). Returns the advance applied;
+        0.0 when the backend cannot move its frame grid.
+        """
+        if self._phase_shifter is None or not 0.0 < seconds < FRAME_SECONDS:
+            return 0.0
+        return self._phase_shifter(seconds)
+
     def count_device_xrun(self, n: int = 1) -> None:
         self._xruns += n
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -86,3 +86,5 @@ class MediaStats:
     ssrc_changes: int
     latch_switches: int
     jitter_buffer: JitterStats
+    phase_advances: int = 0  # playout frame-grid moves (ata.media.phase)
+    phase_advanced_ms: float = 0.0  # their total

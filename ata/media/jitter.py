@@ -69,6 +69,7 @@ _MIN_WINDOW: Final = 150  # MINIMUM mode looks at the last 3 s
 _GUARD: Final = 80.0  # samples (10 ms) added to the ADAPTIVE estimate
 _HYSTERESIS: Final = 12.0  # samples (1.5 ms) above goal + one frame before a frame is dropped
 _GOAL_EVERY: Final = 50  # pops between goal updates (1 s)
+_SETTLED: Final = 25  # transits needed before the goal counts as measured (slack reported)
 _JUMP: Final = 8000.0  # a transit change of more than 1 s is a new timeline
 _CATCH_UP: Final = 1600.0  # 200 ms above the goal: skip at once instead of frame by frame
 
@@ -177,6 +178,11 @@ class JitterBuffer:
         self._oow = 0
         self._cn_active = False
         self._cn_ts = 0
+        # After a pop that played received audio in its turn (no insert, drop or catch-up):
+        # how far the playout offset was above the goal, in samples, i.e. how much earlier
+        # this pop could have happened with the same packets on time (``ata.media.phase``).
+        self.slack: float | None = None
+        self._settled = False  # the goal has been computed from measured transits
         self._c = dict.fromkeys(
             (
                 "received",
@@ -224,6 +230,7 @@ class JitterBuffer:
         self._last_transit = None
         self._base = 0.0
         self._goal = self._initial_delay()
+        self._settled = False
         self._heard = False if not self._started else self._heard
         self._anchor(ts, int(self._goal))
 
@@ -393,12 +400,14 @@ class JitterBuffer:
         low = base + cfg.min_delay_ms * 8
         high = base + cfg.max_delay_ms * 8
         self._goal = min(max(estimate, low), high)
+        self._settled = w.count >= _SETTLED
 
     # -- output ----------------------------------------------------------------------------
 
     def pop(self, now: float) -> tuple[Frame, FrameKind]:
         """The next 20 ms frame to play."""
         self._c["played"] += 1
+        self.slack = None
         if not self._started:
             return np.zeros(FRAME, dtype=np.int16), FrameKind.SILENCE
         self._pops_since_goal += 1
@@ -420,7 +429,10 @@ class JitterBuffer:
             if dropped is not None:
                 self._last_drop = now
                 return dropped
-        return self._play_next()
+        frame, kind = self._play_next()
+        if kind is FrameKind.AUDIO and self._settled:
+            self.slack = err
+        return frame, kind
 
     def _skip(self, frames: int) -> int:
         """Discard ``frames`` frames at the playout point; returns the samples skipped."""

@@ -51,8 +51,9 @@ from ata.media.events import (
     SsrcChanged,
 )
 from ata.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from ata.media.jitter import FrameKind, JitterBuffer, JitterConfig
+from ata.media.jitter import FrameKind, JitterBuffer, JitterConfig, JitterMode
 from ata.media.latch import Addr, Latch, LatchResult
+from ata.media.phase import AlignerConfig, PlayoutAligner
 from ata.media.rtp import RtpPacket, RtpParseError, build_rtp, parse_rtp
 from ata.media.source import RtpSource, SeqVerdict
 
@@ -83,6 +84,7 @@ class MediaConfig:
     initial_seq: int = 0
     initial_timestamp: int = 0
     jitter: JitterConfig = field(default_factory=JitterConfig)
+    align: AlignerConfig = field(default_factory=AlignerConfig)  # never in FIXED mode
     rtcp_enabled: bool = True
     rtcp_min_interval: float = 5.0
     dtmf_interval_frames: int = 1
@@ -109,6 +111,8 @@ class MediaSession:
         )
         self._remote_rtcp = config.remote_rtcp or _rtcp_of(config.remote_rtp)
         self.jitter = JitterBuffer(config.jitter, seed=config.seed + 1)
+        fixed = config.jitter.mode is JitterMode.FIXED
+        self.aligner = PlayoutAligner(AlignerConfig(enabled=False) if fixed else config.align)
         self._dtmf_tx = DtmfSender(
             interval_frames=config.dtmf_interval_frames, volume=config.dtmf_volume
         )
@@ -305,6 +309,7 @@ class MediaSession:
 
     def _resync_timeline(self) -> None:
         self.jitter.reset()
+        self.aligner.reset()
         for notice in self._dtmf_rx.reset():
             self._events.append(notice)
         if self._source is not None:
@@ -350,7 +355,20 @@ class MediaSession:
         if self._dtmf_rx.active:
             for notice in self._dtmf_rx.poll(now):
                 self._events.append(notice)
-        return self.jitter.pop(now)
+        result = self.jitter.pop(now)
+        self.aligner.observe(self.jitter.slack, now)
+        return result
+
+    def phase_advance(self) -> float:
+        """Seconds by which the playout frame grid should move earlier now (0.0: keep it).
+
+        The driver asks the audio port (``advance_phase``) and reports what it applied with
+        :meth:`phase_advanced`; see :mod:`ata.media.phase`.
+        """
+        return self.aligner.take_request()
+
+    def phase_advanced(self, seconds: float, now: float) -> None:
+        self.aligner.applied(seconds, now)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -579,6 +597,8 @@ class MediaSession:
             ssrc_changes=c["ssrc_changes"],
             latch_switches=self.latch.switches,
             jitter_buffer=self.jitter.stats(),
+            phase_advances=self.aligner.advances,
+            phase_advanced_ms=self.aligner.advanced_ms,
         )
 
     def summary(self, now: float | None = None) -> str:

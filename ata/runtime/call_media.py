@@ -145,6 +145,13 @@ class CallMedia:
     def playout_frame(self) -> Frame:
         return self.pull_frame()
 
+    def phase_advance(self) -> float:
+        """Seconds to move the port's frame grid earlier now (``ata.media.phase``)."""
+        return self.rtp.phase_advance()
+
+    def phase_advanced(self, seconds: float) -> None:
+        self.rtp.phase_advanced(seconds)
+
     # -- DTMF -------------------------------------------------------------------------------
 
     def send_dtmf(self, key: str, duration_ms: int = 100) -> str:

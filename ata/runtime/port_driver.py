@@ -12,6 +12,9 @@ Three inputs feed the sans-IO :class:`ata.line.port.PortMachine`:
    played), the DTMF receiver (digits become ``Digit`` events while dialling and are relayed in
    a call) and, in a call, into the media leg (RTP). Then one frame is written back: the media
    leg's playout (jitter buffer/PLC), or a local tone, or the caller ID burst, or silence.
+   On-hook without a call the captured frame is dropped unanalysed (off-hook is signalled by
+   the Line's hook events, not by audio) and only the output side runs: an idle port costs a
+   few microseconds per frame (:attr:`PortDriver.counters` counts the paths taken).
 3. **Call events** from the SIP layer, delivered with :meth:`PortDriver.call_event`.
 
 Commands returned by the machine are carried out here (ring, feed, polarity, tones, caller ID,
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Frame = npt.NDArray[np.int16]
 _SILENCE: Frame = np.zeros(FRAME_SAMPLES, np.int16)
+_SILENCE.setflags(write=False)  # shared: sent and played, never written to
 
 
 class FrameSource(Protocol):
@@ -129,6 +133,16 @@ class CallFeatures(Protocol):
 
 
 @dataclass
+class PipelineCounters:
+    """What the per-frame loop did (for benchmarks and tests): frames that took the idle path
+    (on-hook, no call: no analysis), and frames through the DTMF receiver / echo canceller."""
+
+    idle_frames: int = 0
+    dtmf_frames: int = 0
+    echo_frames: int = 0
+
+
+@dataclass
 class PortStatus:
     """A snapshot for the API and the logs."""
 
@@ -171,6 +185,7 @@ class PortDriver:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _last_event: str = field(default="", init=False)
+    counters: PipelineCounters = field(default_factory=PipelineCounters, init=False)
 
     def __post_init__(self) -> None:
         self._classifier = HookClassifier(self.windows, off_hook=self.line.off_hook)
@@ -391,10 +406,22 @@ class PortDriver:
 
     def _process_frame(self, near: Frame, index: int) -> None:
         self._frames += 1
+        counters = self.counters
+        if self._media is None and not self.line.off_hook:
+            # On-hook, no call: nothing listens to the line (the DTMF receiver is for an
+            # off-hook phone, the echo canceller for a call), so the captured frame is just
+            # dropped. Only the output side works: caller ID / VMWI bursts, or silence.
+            counters.idle_frames += 1
+            out = self._next_output()
+            self._played = out
+            self.audio.write_frame(out)
+            return
         if self._echo is not None and self._media is not None:
+            counters.echo_frames += 1
             near = self._echo.process(near, self._played)
         relaying = False
         if self._dtmf is not None and self.line.off_hook:
+            counters.dtmf_frames += 1
             for key in self._dtmf.process(near):
                 self._feed(lp.Digit(key), self.clock.now())
                 self._rearm()
@@ -409,6 +436,21 @@ class PortDriver:
         out = self._next_output()
         self._played = out
         self.audio.write_frame(out)
+        if self._media is not None:
+            self._align_phase(self._media)
+
+    def _align_phase(self, media: MediaLeg) -> None:
+        """Move the port's frame grid when the call's media asks (``ata.media.phase``)."""
+        request = getattr(media, "phase_advance", None)
+        if request is None:
+            return
+        seconds = float(request())
+        if seconds <= 0.0:
+            return
+        advance = getattr(self.audio, "advance_phase", None)
+        applied = float(advance(seconds)) if advance is not None else 0.0
+        media.phase_advanced(applied)  # type: ignore[attr-defined]
+        log.debug("port %d: playout phase advanced %.1f ms", self.port, applied * 1000.0)
 
     def _next_output(self) -> Frame:
         if self._cid is not None:
@@ -425,8 +467,10 @@ class PortDriver:
             out = self._media.pull_frame()
         elif self._tone is not None:
             out = self._tone.next_frame()
+        elif self._overlay is None:
+            return _SILENCE  # read-only; AudioPort.write_frame copies
         else:
-            out = np.zeros(FRAME_SAMPLES, np.int16)
+            out = _SILENCE
         if self._overlay is not None:
             mixed = out.astype(np.int32) + self._overlay.next_frame().astype(np.int32)
             out = np.clip(mixed, -32768, 32767).astype(np.int16)

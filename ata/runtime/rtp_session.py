@@ -214,6 +214,13 @@ class RtpSession:
         self._drain_events()
         return frame
 
+    def phase_advance(self) -> float:
+        """Seconds to move the playout frame grid earlier now (``ata.media.phase``)."""
+        return self.media.phase_advance()
+
+    def phase_advanced(self, seconds: float) -> None:
+        self.media.phase_advanced(seconds, self._loop.time())
+
     # ``ata.runtime.port_driver.MediaLeg`` names.
     def playout_frame(self) -> Frame:
         return self.pull_frame()
@@ -248,7 +255,16 @@ class RtpSession:
             played = self.pull_frame()
             if sink is not None:
                 sink.write_frame(played)
+                self._align(source)
             count += 1
+
+    def _align(self, port: object) -> None:
+        """Carry out a playout phase request on ``port`` (when it can move its frame grid)."""
+        request = self.media.phase_advance()
+        if request > 0.0:
+            advance = getattr(port, "advance_phase", None)
+            applied = float(advance(request)) if advance is not None else 0.0
+            self.media.phase_advanced(applied, self._loop.time())
 
     def apply(self, negotiated: NegotiatedAudio) -> None:
         """A new offer/answer (re-INVITE, UPDATE, hold/resume): address, codec, direction."""

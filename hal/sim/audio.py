@@ -157,6 +157,35 @@ class SimAudioLink:
         self.taps: list[Callable[[Frame, Frame, float], None]] = []  # (played, captured, at)
         self._played: Frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._captured: Frame = self._played
+        # Frame grid (set by the SimCodec): period k ends at origin + (k + 1) * period.
+        self._origin = 0.0
+        self._k = 0
+        self._period = FRAME_SECONDS
+        self.advanced_s = 0.0  # total phase advance applied (s)
+        port.set_phase_shifter(self.advance_phase)
+
+    def _grid(self, origin: float, k: int, period: float) -> None:
+        self._origin, self._k, self._period = origin - self.advanced_s, k, period
+
+    @property
+    def next_deadline(self) -> float:
+        """End of the period being captured now."""
+        return self._origin + (self._k + 1) * self._period
+
+    def advance_phase(self, seconds: float) -> float:
+        """End the current period ``seconds`` early; every later boundary moves with it.
+
+        The model of re-framing a port's sample stream: the period in progress is shortened
+        once (its frame still has 160 samples; the phone side cannot tell). Returns the
+        advance applied: at most 90 % of a period. Exact when called from the port's frame
+        loop (the codec plans its next wake-up after the ATA has run); called at another time
+        it takes effect from the next tick, which is then late by up to ``seconds``.
+        """
+        seconds = min(max(0.0, seconds), 0.9 * self._period)
+        if seconds > 0.0:
+            self._origin -= seconds
+            self.advanced_s += seconds
+        return seconds
 
     def tick(self, at: float) -> None:
         """One whole codec period: :meth:`capture` then :meth:`deliver`."""
@@ -199,7 +228,15 @@ class SimAudioLink:
 
 
 class SimCodec:
-    """A software sample clock ticking every attached link each 20 ms (absolute deadlines)."""
+    """A software sample clock ticking every attached link each 20 ms (absolute deadlines).
+
+    Every link keeps its own frame grid ``origin + (k + 1) * period``; all start on the codec's
+    grid. :meth:`SimAudioLink.advance_phase` (reached through the port's ``advance_phase``)
+    moves one link's grid earlier, once — the model of a driver that re-frames its port's
+    sample stream (see :meth:`hal.audio.BufferedAudioPort.advance_phase`). The codec task
+    sleeps until the earliest link deadline, captures every due link, yields once so the ATA
+    runs, then delivers to the phones.
+    """
 
     def __init__(self, clock: Clock, *, max_catch_up: int = 10, ppm: float = 0.0) -> None:
         if not -10_000.0 < ppm < 10_000.0:
@@ -209,9 +246,10 @@ class SimCodec:
         # with ppm > 0 runs fast (for jitter-buffer / clock-skew tests). 0 = exact.
         self.period = FRAME_SECONDS * (1.0 - ppm * 1e-6)
         self.links: list[SimAudioLink] = []
-        self.ticks = 0
+        self.ticks = 0  # wake-ups that ticked at least one link
         self.clock_slips = 0
         self.tick_times: deque[float] = deque(maxlen=4096)  # wake-up times, for benchmarks
+        self.lateness: deque[float] = deque(maxlen=4096)  # wake-up − deadline (s), benchmarks
         self._max_catch_up = max_catch_up
         self._task: asyncio.Task[None] | None = None
         self._start = 0.0
@@ -241,10 +279,14 @@ class SimCodec:
             tx_gain_db=tx_gain_db,
             rx_gain_db=rx_gain_db,
         )
-        self.links.append(link)
-        return link
+        return self.attach(link)
 
     def attach(self, link: SimAudioLink) -> SimAudioLink:
+        if self.running:
+            elapsed = max(0.0, self.clock.now() - self._start)
+            link._grid(self._start, int(elapsed / self.period), self.period)
+        else:
+            link._grid(self._start, 0, self.period)
         self.links.append(link)
         return link
 
@@ -256,6 +298,8 @@ class SimCodec:
         if self.running:
             return
         self._start = self.clock.now()
+        for link in self.links:
+            link._grid(self._start, 0, self.period)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-codec")
 
     async def stop(self) -> None:
@@ -266,30 +310,35 @@ class SimCodec:
                 await task
 
     async def _run(self) -> None:
-        k = 0
+        idle_k = 0
         while True:
-            deadline = self._start + (k + 1) * self.period
+            if not self.links:
+                idle_k += 1
+                await self.clock.sleep_until(self._start + idle_k * self.period)
+                continue
+            # Computed after the previous tick's ATA work ran (it may have advanced a grid).
+            deadline = min(link.next_deadline for link in self.links)
             await self.clock.sleep_until(deadline)
             now = self.clock.now()
-            behind = int((now - deadline) / self.period)
-            if behind > self._max_catch_up:
-                self.clock_slips += behind
-                for link in self.links:
+            due = [link for link in self.links if link.next_deadline <= now]
+            for link in due:
+                behind = int((now - link.next_deadline) / self.period)
+                if behind > self._max_catch_up:
+                    self.clock_slips += behind
                     link.port.codec_skip(behind)
-                log.warning("sim codec %d periods late; skipped them", behind)
-                k += behind
-                deadline = self._start + (k + 1) * self.period
+                    log.warning("sim codec %d periods late; skipped them", behind)
+                    link._k += behind
             self.tick_times.append(now)
-            links = list(self.links)
-            for link in links:
-                link.capture(deadline)
-            # The ATA and the phones are separate devices: let the ATA's readers (woken by the
-            # captures) run before the phones analyse what they heard, as on real hardware.
+            self.lateness.append(now - deadline)
+            for link in due:
+                link.capture(link.next_deadline)
+            # The ATA and the phones are separate devices: let the ATA's readers (woken by
+            # the captures) run before the phones analyse what they heard, as on hardware.
             await asyncio.sleep(0)
-            for link in links:
-                link.deliver(deadline)
+            for link in due:
+                link.deliver(link.next_deadline)
+                link._k += 1
             self.ticks += 1
-            k += 1
 
 
 __all__ = [
