@@ -19,8 +19,9 @@ Security (facts/sip-limits.md, ETSI EN 303 645, OWASP):
   ``no-cache``);
 - :func:`serve` listens on ``127.0.0.1`` unless told otherwise.
 
-scrypt costs ~0.1-1 s of CPU, so hashing runs in the loop's default executor thread (the reason
-for that thread: the event loop also drives signalling); one verification at a time.
+scrypt costs ~0.1-1 s of CPU and 16 MiB, so hashing runs in a short-lived child interpreter
+(:func:`provisioning.passwords.verify_password_async`): the event loop also drives signalling,
+and the daemon's heap stays small; one verification at a time.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import logging
 import math
 import re
 import secrets
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,13 +42,15 @@ import msgspec
 from aiohttp import web
 
 from provisioning.diff import diff_configs
-from provisioning.passwords import hash_password, password_problem, verify_password
+from provisioning.passwords import hash_password_async, password_problem, verify_password_async
 from provisioning.validate import DialPlanParser, validate_data
 from provisioning.web import pages
-from provisioning.web.auth import LoginLimiter, Session, Sessions, generate_password, tokens_equal
+from provisioning.web.auth import LoginLimiter, Session, Sessions, tokens_equal
 from provisioning.web.backend import AdminBackend, BackendError, PhoneState
+from provisioning.web.first_start import Announce, announce_on_console, ensure_admin_password
 from provisioning.web.forms import form_to_data, form_values
 from provisioning.web.markup import Markup
+from provisioning.web.ondemand import parse_listen
 
 _LOG = logging.getLogger("provisioning.web")
 
@@ -76,21 +78,6 @@ SECURITY_HEADERS: Final = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-
-Announce = Callable[[str], None]
-
-
-def announce_on_console(password: str) -> None:
-    """Default announcement of a generated password: the console (stderr) and the log, once.
-
-    The one documented place where a secret reaches a log (see :mod:`.auth`)."""
-    text = (
-        "web admin: this device's initial admin password (shown only now; change it on the "
-        f"Password page) -> {password}"
-    )
-    _LOG.warning("%s", text)
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
 
 
 @dataclass
@@ -194,13 +181,12 @@ def _set_cookie(request: web.Request, response: web.Response, name: str, value: 
 
 
 async def _hash(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+    return await hash_password_async(password)
 
 
 async def _verify(state: AdminState, password: str, stored: str) -> bool:
     async with state.verify_lock:  # one scrypt at a time: bounded CPU and memory
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, verify_password, password, stored)
+        return await verify_password_async(password, stored)
 
 
 # -- middleware and signals ----------------------------------------------------------------------
@@ -227,20 +213,7 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 async def _ensure_password(app: web.Application) -> None:
     """First start: no admin password yet, so make one, store its hash, announce it once."""
     state = app[STATE]
-    config = state.backend.current_config()
-    if config.admin.password_hash:
-        return
-    password = generate_password()
-    admin = msgspec.structs.replace(config.admin, password_hash=await _hash(password))
-    errors = await state.backend.apply_config(msgspec.structs.replace(config, admin=admin))
-    if errors:
-        _LOG.error(
-            "web admin: could not store the generated admin password (%s); log-in stays "
-            "impossible until one is set (ata config admin-password)",
-            "; ".join(str(e) for e in errors),
-        )
-        return
-    state.announce(password)
+    await ensure_admin_password(state.backend, state.announce)
 
 
 # -- authentication pages ------------------------------------------------------------------------
@@ -553,15 +526,6 @@ def create_app(
     r.add_get(r"/static/{name}", static_file)
     r.add_get("/favicon.ico", _no_icon)
     return app
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``host`` (port 8080) -> (host, port)."""
-    if listen.startswith("["):
-        host, _, rest = listen[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 8080
-    host, sep, port = listen.rpartition(":")
-    return (host, int(port)) if sep else (listen, 8080)
 
 
 async def serve(
