@@ -276,16 +276,17 @@ class BufferedAudioPort:
         self._phase_shifter = shifter
 
     def advance_phase(self, seconds: float) -> float:
-        """Move this port's frame boundaries ``seconds`` earlier, once (0 < seconds < 20 ms).
+        """Move this port's frame boundaries ``seconds`` earlier, once (|seconds| < 20 ms).
 
-        The period in progress ends early: the frame captured in it and the frame played in it
-        are cut short by ``seconds`` (the backend decides how: a simulator shortens its tick;
-        a device re-frames its sample stream); every later boundary keeps the new phase. The
-        media layer uses it to put its playout ticks just after the far end's packets arrive
-        instead of up to a period later (``ata.media.phase``). Returns the advance applied;
-        0.0 when the backend cannot move its frame grid.
+        Positive: the period in progress ends early — the frames captured and played in it
+        are cut short by ``seconds``. Negative: it ends late — ``-seconds`` of audio are added
+        (the backend decides how: a simulator moves its tick; a device re-frames its sample
+        stream). Every later boundary keeps the new phase. The media layer uses it to put its
+        playout ticks just after the far end's packets arrive instead of up to a period later
+        (``ata.media.phase``). Returns the shift applied; 0.0 when the backend cannot move its
+        frame grid.
         """
-        if self._phase_shifter is None or not 0.0 < seconds < FRAME_SECONDS:
+        if self._phase_shifter is None or not 0.0 < abs(seconds) < FRAME_SECONDS:
             return 0.0
         return self._phase_shifter(seconds)
 

@@ -18,10 +18,11 @@ released immediately and the next deadline is still ``start + (k+1) × 20 ms``: 
 catches up and keeps counting samples, like a codec whose FIFO was drained late. Frame
 content comes from a generator callable ``frame_at(k) -> int16[160]``.
 
-Precision: asyncio's epoll selector rounds its timeout up to whole milliseconds, so a release
-happens 0–1 ms after its deadline (mean 0.5 ms, measured by ``bench/bench_media.py``); the
-error never accumulates. A codec-paced ``AudioPort`` does not have this limit: its wake-ups
-come from the device.
+Precision: asyncio's epoll selector rounds its timeout up to whole milliseconds, so a
+``loop.call_at`` release happens 0–1 ms after its deadline; the error never accumulates. Where
+Linux offers a timerfd (:mod:`hal.timerfd`) the clock sleeps on it instead and releases within
+a few tenths of a millisecond (``precise=False`` keeps ``call_at``). A codec-paced
+``AudioPort`` has neither limit: its wake-ups come from the device.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from hal.timerfd import scheduler_for
 
 __all__ = [
     "FrameRecorder",
@@ -95,8 +98,10 @@ class SoftwareFrameClock:
         period: float = PERIOD,
         start: float | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        precise: bool = True,
     ) -> None:
         self._frame_at = frame_at or silence_frames()
+        self.precise = precise  # wake on a timerfd (hal.timerfd) where there is one
         self.period = period
         self._loop = loop
         self._start = start
@@ -126,12 +131,16 @@ class SoftwareFrameClock:
         deadline = self._start + (k + 1) * self.period  # frame k is complete at its end
         now = loop.time()
         if now < deadline:
-            fut: asyncio.Future[None] = loop.create_future()
-            handle = loop.call_at(deadline, _wake, fut)
-            try:
-                await fut
-            finally:
-                handle.cancel()
+            scheduler = scheduler_for(loop) if self.precise else None
+            if scheduler is not None:
+                await scheduler.sleep_until(deadline)
+            else:
+                fut: asyncio.Future[None] = loop.create_future()
+                handle = loop.call_at(deadline, _wake, fut)
+                try:
+                    await fut
+                finally:
+                    handle.cancel()
         elif now > deadline + self.period:
             self.late_releases += 1
         self.index = k + 1

@@ -445,12 +445,12 @@ class PortDriver:
         if request is None:
             return
         seconds = float(request())
-        if seconds <= 0.0:
+        if seconds == 0.0:
             return
         advance = getattr(self.audio, "advance_phase", None)
         applied = float(advance(seconds)) if advance is not None else 0.0
         media.phase_advanced(applied)  # type: ignore[attr-defined]
-        log.debug("port %d: playout phase advanced %.1f ms", self.port, applied * 1000.0)
+        log.debug("port %d: playout frame grid moved %+.1f ms", self.port, applied * 1000.0)
 
     def _next_output(self) -> Frame:
         if self._cid is not None:

@@ -261,7 +261,7 @@ class RtpSession:
     def _align(self, port: object) -> None:
         """Carry out a playout phase request on ``port`` (when it can move its frame grid)."""
         request = self.media.phase_advance()
-        if request > 0.0:
+        if request != 0.0:
             advance = getattr(port, "advance_phase", None)
             applied = float(advance(request)) if advance is not None else 0.0
             self.media.phase_advanced(applied, self._loop.time())

@@ -161,7 +161,7 @@ class SimAudioLink:
         self._origin = 0.0
         self._k = 0
         self._period = FRAME_SECONDS
-        self.advanced_s = 0.0  # total phase advance applied (s)
+        self.advanced_s = 0.0  # total phase shift applied (s; negative: retarded)
         port.set_phase_shifter(self.advance_phase)
 
     def _grid(self, origin: float, k: int, period: float) -> None:
@@ -173,18 +173,18 @@ class SimAudioLink:
         return self._origin + (self._k + 1) * self._period
 
     def advance_phase(self, seconds: float) -> float:
-        """End the current period ``seconds`` early; every later boundary moves with it.
+        """End the current period ``seconds`` early (negative: late); later boundaries follow.
 
         The model of re-framing a port's sample stream: the period in progress is shortened
-        once (its frame still has 160 samples; the phone side cannot tell). Returns the
-        advance applied: at most 90 % of a period. Exact when called from the port's frame
-        loop (the codec plans its next wake-up after the ATA has run); called at another time
-        it takes effect from the next tick, which is then late by up to ``seconds``.
+        or lengthened once (its frame still has 160 samples; the phone side cannot tell).
+        Returns the shift applied: at most 90 % of a period either way. Exact when called from
+        the port's frame loop (the codec plans its next wake-up after the ATA has run); called
+        at another time an advance takes effect from the next tick, which is then late.
         """
-        seconds = min(max(0.0, seconds), 0.9 * self._period)
-        if seconds > 0.0:
-            self._origin -= seconds
-            self.advanced_s += seconds
+        limit = 0.9 * self._period
+        seconds = min(max(-limit, seconds), limit)
+        self._origin -= seconds
+        self.advanced_s += seconds
         return seconds
 
     def tick(self, at: float) -> None:
