@@ -17,6 +17,7 @@ can be started, an executor thread does it instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -63,7 +64,13 @@ async def _scrypt_isolated(
     except OSError:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, _scrypt, password, salt, n, r, p, dklen)
-    out, _ = await proc.communicate(json.dumps(args).encode("ascii"))
+    try:
+        out, _ = await proc.communicate(json.dumps(args).encode("ascii"))
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         raise ValueError("scrypt refused its parameters")
     return bytes.fromhex(out.decode("ascii"))

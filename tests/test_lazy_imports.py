@@ -1,8 +1,8 @@
 """The daemon loads heavy libraries only for the configuration that needs them (memory: the
 media issue's ≤ 60 MB with two calls; see ``bench/bench_memory.py`` for what each costs).
 
-- aiohttp (~12 MB): only when the JSON API or the web admin starts, or an HTTP(S) profile is
-  fetched;
+- aiohttp (~12 MB): only when the JSON API or the web admin gets its first connection (they
+  listen from the start), or an HTTP(S) profile is fetched;
 - dnspython (~6 MB): only when a SIP next hop is a host name that needs RFC 3263 lookups (an IP
   literal or ``localhost`` does not);
 - cryptography: only when an encrypted profile is decrypted.
@@ -31,22 +31,42 @@ DAEMON_SCRIPT = """
 import asyncio, json, sys
 from ata.runtime.daemon import Daemon, DaemonOptions
 from ata.runtime.sip_calls import sip_calls
-from provisioning.schema import Config, Line
+from provisioning.schema import Admin, Config, Line
+from provisioning.passwords import hash_password
 
-async def main(proxies, api_port, admin):
+HEAVY = set(json.loads(sys.argv[2]))
+
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules} & HEAVY)
+
+async def get(port, path):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n".encode())
+    status = (await reader.readline()).decode().strip()
+    await reader.read()
+    writer.close()
+    return status
+
+async def main(proxies, api_port, admin, fetch):
     lines = [Line(user=f"10{n:02d}", password="secret-pw", proxy=p) for n, p in enumerate(proxies)]
+    admin_cfg = Admin(password_hash=hash_password("an admin pw", n=1024))  # no first-start
+    config = Config(lines=lines, admin=admin_cfg)
     options = DaemonOptions(api_port=api_port, admin_listen=admin, freeze_gc=False)
-    daemon = Daemon(Config(lines=lines), sip_calls, options=options)
+    daemon = Daemon(config, sip_calls, options=options)
     await daemon.start()
     await asyncio.sleep(0.5)  # REGISTER goes out (the next hop is resolved)
+    out = {"registrations": [st.get("registration") for st in daemon.status()["lines"]]}
+    out["listening"] = loaded()
+    if fetch:
+        if api_port is not None:
+            out["api"] = await get(daemon.api_port, "/api/status")
+        if admin:
+            out["admin"] = await get(int(admin.rsplit(":", 1)[1]), "/login")
     await daemon.stop()
-    sent = [st.get("registration") for st in daemon.status()["lines"]]
-    return sent
+    out["loaded"] = loaded()
+    return out
 
-proxies, api_port, admin = json.loads(sys.argv[1])
-registrations = asyncio.run(main(proxies, api_port, admin))
-loaded = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
-print(json.dumps({"loaded": loaded, "registrations": registrations}))
+print(json.dumps(asyncio.run(main(*json.loads(sys.argv[1])))))
 """
 
 
@@ -64,13 +84,15 @@ def _run(script: str, *args: str) -> dict[str, object]:
     return result
 
 
-def _daemon(proxies: list[str], api_port: int | None, admin: str) -> dict[str, object]:
-    return _run(DAEMON_SCRIPT, json.dumps([proxies, api_port, admin]), json.dumps(HEAVY))
+def _daemon(proxies: list[str], api_port: int | None, admin: str, fetch: bool) -> dict[str, object]:
+    args = json.dumps([proxies, api_port, admin, fetch])
+    return _run(DAEMON_SCRIPT, args, json.dumps(HEAVY))
 
 
-def test_daemon_without_api_or_admin_and_literal_proxies_loads_none_of_them() -> None:
+def test_daemon_with_literal_proxies_and_untouched_api_and_admin_loads_none_of_them() -> None:
     port = free_port()
-    result = _daemon([f"127.0.0.1:{port}", f"localhost:{port}"], None, "")
+    admin = f"127.0.0.1:{free_port()}"
+    result = _daemon([f"127.0.0.1:{port}", f"localhost:{port}"], 0, admin, False)
     assert result["loaded"] == []
     # Both lines really resolved their proxy and started registering.
     registrations = result["registrations"]
@@ -78,14 +100,14 @@ def test_daemon_without_api_or_admin_and_literal_proxies_loads_none_of_them() ->
     assert all(r is not None for r in registrations)
 
 
-def test_the_check_sees_aiohttp_and_dns_when_the_configuration_needs_them() -> None:
-    port = free_port()
-    # A host name needs RFC 3263 lookups; the API needs aiohttp (".invalid" never resolves,
-    # RFC 6761, and the resolver's first query imports dnspython whatever the answer).
-    result = _daemon(["pbx.invalid"], 0, "")
+def test_the_first_connection_loads_aiohttp_and_a_host_name_proxy_loads_dns() -> None:
+    admin = f"127.0.0.1:{free_port()}"
+    # ".invalid" never resolves (RFC 6761); the resolver's first query imports dnspython.
+    result = _daemon(["pbx.invalid"], 0, admin, True)
+    assert result["listening"] == ["dns"]
+    assert str(result["api"]).split()[1] == "200"
+    assert str(result["admin"]).split()[1] == "200"
     assert result["loaded"] == ["aiohttp", "dns"]
-    admin = _daemon([f"127.0.0.1:{port}"], None, f"127.0.0.1:{free_port()}")
-    assert admin["loaded"] == ["aiohttp"]
 
 
 PROVISIONING_SCRIPT = """

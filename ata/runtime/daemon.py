@@ -12,8 +12,10 @@ Theory of operation
 3. **Calls**: a call controller (``call_factory``; the SIP user agent in production) that the
    ports place and answer calls through and that feeds call events back to them.
 4. **API**: the local JSON API (:mod:`ata.runtime.api`) on ``api_host:api_port`` (none when
-   ``api_port`` is None), and the web admin when ``admin.listen`` is set. aiohttp (~12 MB
-   resident with its dependencies) is imported only here, when one of them starts.
+   ``api_port`` is None), and the web admin when ``admin.listen`` is set. Both listen from
+   the start but load their application (aiohttp, ~12 MB resident with its dependencies) at
+   their first connection (:class:`provisioning.web.ondemand.OnDemandSite`). The admin's
+   first-start password is made and announced at start all the same.
 5. ``gc.freeze()`` once everything is built, so the collector never walks the start-up heap
    in the middle of a media frame; ``READY=1`` (and watchdog pings) to systemd when
    ``NOTIFY_SOCKET`` is set.
@@ -32,7 +34,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,12 +58,14 @@ from provisioning.schema import Config
 from provisioning.schema import Line as LineConfig
 from provisioning.status import load_status
 from provisioning.store import save_config
+from provisioning.web.ondemand import OnDemandSite, parse_listen
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from ata.runtime.admin import DaemonAdmin
     from provisioning.driver import Provisioner
+    from provisioning.validate import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +149,14 @@ class Daemon:
         self.ports: list[PortDriver] = []
         self.board_name = ""
         self.board_reason = ""
-        self._runner: web.AppRunner | None = None
+        self._api_site: OnDemandSite | None = None
         self.api_port = 0
         self._started_at = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._last_status: dict[int, PortStatus] = {}
         self.call_log = CallLog()
         self.logs = RecentLogHandler()
-        self._admin: web.AppRunner | None = None
+        self._admin_site: OnDemandSite | None = None
         self._admin_impl: DaemonAdmin | None = None
         self.provisioner: Provisioner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -228,10 +232,10 @@ class Daemon:
             await driver.stop()
         if self.board is not None:
             await self.board.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._admin is not None:
-            await self._admin.cleanup()
+        if self._api_site is not None:
+            await self._api_site.close()
+        if self._admin_site is not None:
+            await self._admin_site.close()
         if self.provisioner is not None:
             self.provisioner.stop()
         for task in list(self._tasks):
@@ -242,18 +246,19 @@ class Daemon:
     async def _start_api(self) -> None:
         if self.options.api_port is None:
             return
-        from aiohttp import web
 
-        from ata.runtime.api import Api
+        async def build() -> web.Application:
+            from ata.runtime.api import Api
 
-        app = Api(self).app()
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.api_host, self.options.api_port)
+            return Api(self).app()
+
+        site = OnDemandSite(
+            self.options.api_host, self.options.api_port, build,
+            preload=("aiohttp.web", "ata.runtime.api"), name="JSON API",
+        )  # fmt: skip
         await site.start()
-        server = site._server
-        sockets: Sequence[socket.socket] = getattr(server, "sockets", ())
-        self.api_port = sockets[0].getsockname()[1] if sockets else self.options.api_port or 0
+        self._api_site = site
+        self.api_port = site.port
 
     async def _start_admin(self) -> None:
         listen = self.options.admin_listen
@@ -261,13 +266,23 @@ class Daemon:
             listen = self.config.admin.listen
         if not listen:
             return
-        from ata.runtime.admin import DaemonAdmin
-        from provisioning.web.server import serve
+        from provisioning.web.first_start import announce_on_console, ensure_admin_password
 
-        self._admin = await serve(
-            DaemonAdmin(self, self.logs), listen, dial_plan_parser=DialPlan.parse
-        )
+        async def build() -> web.Application:
+            from provisioning.web.server import create_app
+
+            return create_app(self._admin_backend(), dial_plan_parser=DialPlan.parse)
+
+        host, port = parse_listen(listen)
+        site = OnDemandSite(
+            host, port, build,
+            preload=("aiohttp.web", "ata.runtime.admin", "provisioning.web.server"),
+            name="web admin",
+        )  # fmt: skip
+        await site.start()
+        self._admin_site = site
         log.info("web admin on http://%s/", listen)
+        await ensure_admin_password(_AdminConfig(self), announce_on_console)
 
     def _admin_backend(self) -> DaemonAdmin:
         from ata.runtime.admin import DaemonAdmin
@@ -396,6 +411,22 @@ class Daemon:
             "board_reason": self.board_reason,
             "lines": lines,
         }
+
+
+class _AdminConfig:
+    """Where the first-start admin password is stored, without loading the admin backend
+    (:mod:`ata.runtime.admin` imports aiohttp): only ``admin.password_hash`` changes, so there
+    is nothing to check against the board."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def current_config(self) -> Config:
+        return self._daemon.config
+
+    async def apply_config(self, new: Config) -> list[FieldError]:
+        await self._daemon.apply_config(new)
+        return []
 
 
 def _sd_notify(message: str) -> None:

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import msgspec
 
 from provisioning.passwords import hash_password_async
+from provisioning.schema import Config
+from provisioning.validate import FieldError
 from provisioning.web.auth import generate_password
-from provisioning.web.backend import AdminBackend
 
 _LOG = logging.getLogger("provisioning.web")
 
 Announce = Callable[[str], None]
+
+
+class ConfigStore(Protocol):
+    """What storing the password needs (a part of :class:`~.backend.AdminBackend`)."""
+
+    def current_config(self) -> Config: ...
+
+    async def apply_config(self, new: Config) -> Sequence[FieldError]: ...
 
 
 def announce_on_console(password: str) -> None:
@@ -36,7 +46,7 @@ def announce_on_console(password: str) -> None:
     sys.stderr.flush()
 
 
-async def ensure_admin_password(backend: AdminBackend, announce: Announce) -> None:
+async def ensure_admin_password(backend: ConfigStore, announce: Announce) -> None:
     """No admin password yet: make one, store its hash through ``backend``, announce it once."""
     config = backend.current_config()
     if config.admin.password_hash:
