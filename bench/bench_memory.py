@@ -8,7 +8,11 @@ registrar, SIP call manager) runs in a **child process**, once per configuration
 
 - ``no API, no admin``: ``DaemonOptions(api_port=None, admin_listen="")``;
 - ``API only``: the JSON API on 127.0.0.1 and no web admin (what ``bench_call_load`` runs);
-- ``as shipped``: the JSON API on 127.0.0.1 and the web admin on (``ata run``'s defaults).
+- ``as shipped``: the JSON API on 127.0.0.1 and the web admin on (``ata run``'s defaults);
+- ``as shipped, used``: the same, and during the call one request to each (``/api/status``,
+  ``/login``): both load their aiohttp application at their first connection. The event
+  loop's worst lateness (a 2 ms ticker) while that happens is printed against the same
+  window without requests, and the time to the first response.
 
 Each child registers both ports (idle sample), then phone 1 dials 1002 with DTMF, phone 2
 answers and both talk (a tone each); after ``--hold`` seconds of talking the parent samples
@@ -52,6 +56,7 @@ MODES = {
     "off": "no API, no admin",
     "api": "API only (as bench_call_load)",
     "shipped": "as shipped: API + web admin",
+    "used": "as shipped, API and admin used once",
 }
 
 
@@ -72,7 +77,9 @@ async def _daemon_child(mode: str, talk_s: float) -> None:
 
     options = DaemonOptions(
         api_port=None if mode == "off" else 0,
-        admin_listen=f"127.0.0.1:{_free_port(socket.SOCK_STREAM)}" if mode == "shipped" else "",
+        admin_listen=f"127.0.0.1:{_free_port(socket.SOCK_STREAM)}"
+        if mode in ("shipped", "used")
+        else "",
         registrar_port=_free_port(),
         registrar_host="127.0.0.1",
     )
@@ -103,6 +110,12 @@ async def _daemon_child(mode: str, talk_s: float) -> None:
         phone2.play_tone((1250.0,), talk_s, -12.0)
         await asyncio.sleep(1.0)
         info["states"] = [p.status().state for p in daemon.ports]
+        if mode == "used":
+            info["quiet_late_ms"] = await _lateness(asyncio.sleep(1.0))
+            started = time.monotonic()
+            admin = int((options.admin_listen or ":0").rsplit(":", 1)[1])
+            info["load_late_ms"] = await _lateness(_first_requests(daemon.api_port, admin))
+            info["first_response_s"] = time.monotonic() - started
         info["modules"] = len(sys.modules)
         heavy = ("aiohttp", "dns", "cryptography", "numpy", "msgspec")
         info["loaded"] = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
@@ -114,6 +127,39 @@ async def _daemon_child(mode: str, talk_s: float) -> None:
         await asyncio.sleep(0.3)
     finally:
         await daemon.stop()
+
+
+async def _get(port: int, path: str) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    status = (await reader.readline()).decode().strip()
+    await reader.read()
+    writer.close()
+    return status
+
+
+async def _first_requests(api_port: int, admin_port: int) -> None:
+    await asyncio.gather(_get(api_port, "/api/status"), _get(admin_port, "/login"))
+
+
+async def _lateness(work: Any) -> float:
+    """The event loop's worst lateness (ms) on a 2 ms ticker while ``work`` runs."""
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+
+    async def tick() -> None:
+        nonlocal worst
+        while True:
+            due = loop.time() + 0.002
+            await asyncio.sleep(0.002)
+            worst = max(worst, loop.time() - due)
+
+    ticker = loop.create_task(tick())
+    try:
+        await work
+    finally:
+        ticker.cancel()
+    return round(worst * 1000.0, 2)
 
 
 # --- sampling -------------------------------------------------------------------------------
@@ -326,7 +372,7 @@ def measure_baresip(hold_s: float) -> dict[str, Any]:
 
 def _row(label: str, s: dict[str, Any]) -> None:
     print(
-        f"  {label:44s} RSS {s['rss']:5.1f}  PSS {s['pss']:5.1f}  USS {s['uss']:5.1f}  "
+        f"  {label:48s} RSS {s['rss']:5.1f}  PSS {s['pss']:5.1f}  USS {s['uss']:5.1f}  "
         f"(anon {s['anon']:4.1f}, file {s['file']:4.1f}; {s['threads']} threads)"
     )
 
@@ -358,6 +404,12 @@ def main() -> int:
             f"    call states {info.get('states')}; {info.get('modules')} modules; "
             f"loaded: {', '.join(info.get('loaded', []))}"
         )
+        if "load_late_ms" in info:
+            print(
+                f"    first requests answered after {info['first_response_s']:.2f} s (aiohttp "
+                f"imported in a worker thread); event loop worst lateness meanwhile "
+                f"{info['load_late_ms']:.1f} ms, in a quiet second {info['quiet_late_ms']:.1f} ms"
+            )
     off, shipped = results["off"], results["shipped"]
     if "call" in off and "call" in shipped:
         print(

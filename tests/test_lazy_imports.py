@@ -14,14 +14,19 @@ control case showing the check does see the library when the configuration needs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from provisioning.web.ondemand import OnDemandSite, SiteState, parse_listen
 from tests.peers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +157,115 @@ async def test_localhost_and_literals_resolve_without_dns(host: str) -> None:
         Target("127.0.0.1", 5061, "tls", None if host[0].isdigit() else host)
     ]
     assert resolver.lookups == 0
+
+
+# --- OnDemandSite: the listener that loads aiohttp at the first connection ------------------
+
+
+async def _http_get(port: int, path: str = "/", host: str = "127.0.0.1") -> str:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    data = await asyncio.wait_for(reader.read(), 10.0)
+    writer.close()
+    return data.decode("latin-1")
+
+
+def _counting_app(calls: list[int]) -> Callable[[], Awaitable[web.Application]]:
+    async def build() -> web.Application:
+        calls.append(1)
+
+        async def hello(request: web.Request) -> web.Response:
+            return web.Response(text=f"hello {len(calls)}")
+
+        app = web.Application()
+        app.router.add_get("/", hello)
+        return app
+
+    return build
+
+
+async def test_on_demand_site_builds_at_the_first_connection_and_serves_it() -> None:
+    calls: list[int] = []
+    site = OnDemandSite("127.0.0.1", 0, _counting_app(calls))
+    await site.start()
+    try:
+        assert site.state is SiteState.LISTENING and site.port > 0
+        await asyncio.sleep(0.05)
+        assert calls == []  # listening costs nothing
+        first, second = await asyncio.gather(_http_get(site.port), _http_get(site.port))
+        assert first.startswith("HTTP/1.1 200") and first.endswith("hello 1")
+        assert second.startswith("HTTP/1.1 200")
+        assert site.state is SiteState.SERVING and calls == [1]
+        assert (await _http_get(site.port)).endswith("hello 1")  # built once
+    finally:
+        await site.close()
+    assert site.state is SiteState.CLOSED
+    with pytest.raises(OSError):
+        await _http_get(site.port)
+
+
+async def test_on_demand_site_that_cannot_load_refuses_instead_of_hanging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken() -> web.Application:
+        raise RuntimeError("no application today")
+
+    site = OnDemandSite("127.0.0.1", 0, broken, name="broken site")
+    await site.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        # The pending connection is dropped with the listening socket: EOF or a reset.
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), 10.0) == b""
+        writer.close()
+        assert site.state is SiteState.FAILED
+        assert "could not be loaded" in caplog.text
+        with pytest.raises(OSError):
+            await _http_get(site.port)
+    finally:
+        await site.close()
+
+
+async def test_on_demand_site_closes_while_listening_or_loading() -> None:
+    site = OnDemandSite("127.0.0.1", 0, _counting_app([]))
+    await site.start()
+    port = site.port
+    await site.close()
+    with pytest.raises(OSError):
+        await _http_get(port)
+
+    gate = asyncio.Event()
+
+    async def slow() -> web.Application:
+        await gate.wait()
+        return web.Application()
+
+    loading = OnDemandSite("127.0.0.1", 0, slow)
+    await loading.start()
+    _, writer = await asyncio.open_connection("127.0.0.1", loading.port)
+    for _ in range(200):
+        if loading.state is SiteState.LOADING:
+            break
+        await asyncio.sleep(0.01)
+    assert loading.state is SiteState.LOADING
+    await loading.close()
+    writer.close()
+    assert loading.state is SiteState.CLOSED
+
+
+async def test_on_demand_site_refuses_an_address_in_use_at_start() -> None:
+    first = OnDemandSite("127.0.0.1", 0, _counting_app([]))
+    await first.start()
+    try:
+        with pytest.raises(OSError):
+            await OnDemandSite("127.0.0.1", first.port, _counting_app([])).start()
+    finally:
+        await first.close()
+
+
+def test_parse_listen_forms() -> None:
+    assert parse_listen("127.0.0.1:8081") == ("127.0.0.1", 8081)
+    assert parse_listen("[::1]:8443") == ("::1", 8443)
+    assert parse_listen("[::1]") == ("::1", 8080)
+    assert parse_listen("localhost") == ("localhost", 8080)

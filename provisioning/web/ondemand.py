@@ -34,10 +34,11 @@ import asyncio
 import contextlib
 import enum
 import importlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import ssl
@@ -102,12 +103,8 @@ class OnDemandSite:
     async def start(self) -> None:
         """Bind and listen; raises ``OSError`` when the address cannot be used."""
         self._loop = asyncio.get_running_loop()
-        infos = await self._loop.getaddrinfo(
-            self.host or None, self.requested_port, type=socket.SOCK_STREAM,
-            flags=socket.AI_PASSIVE,
-        )  # fmt: skip
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        family, address = await self._address(self._loop)
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
@@ -122,6 +119,21 @@ class OnDemandSite:
         self.port = sock.getsockname()[1]
         self.state = SiteState.LISTENING
         self._loop.add_reader(sock.fileno(), self._first_connection, self._loop, sock)
+
+    async def _address(self, loop: asyncio.AbstractEventLoop) -> tuple[int, Any]:
+        """(family, bind address); an IP literal needs no lookup (and so no executor thread,
+        which ``loop.getaddrinfo`` would start)."""
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            infos = await loop.getaddrinfo(
+                self.host or None, self.requested_port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE,
+            )  # fmt: skip
+            return infos[0][0], infos[0][4]
+        if ip.version == 6:
+            return socket.AF_INET6, (str(ip), self.requested_port, 0, 0)
+        return socket.AF_INET, (str(ip), self.requested_port)
 
     def _first_connection(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         loop.remove_reader(sock.fileno())
