@@ -16,8 +16,12 @@ no extra delay); :meth:`RtpSession.run` reads each captured frame, sends it as R
 one pulled jitter-buffer frame to the port — the same send/pull pairing as the port driver's
 per-frame loop. (The port driver itself is not in this loop: its echo canceller would cancel a
 pure loopback, which is its job.) Structural floor: the frame pulled at tick k is played and
-captured at tick k+1, so one period (20 ms) plus the wait for the next tick (0–20 ms, uniform
-against the probe's phase) plus the jitter-buffer delay.
+captured at tick k+1, so one period (20 ms) plus the wait for the next tick plus the jitter-buffer
+delay. The wait is what playout phase alignment (``ata.media.phase``) removes: once the jitter
+buffer's goal has settled, the port's frame grid moves once so that ticks fall just after the
+probe's packets arrive (2 ms margin), whatever the phase; the runs warm up long enough for that
+(MINIMUM 4 s, ADAPTIVE 10 s; ``--quick`` 4 s and 8 s) and ``--no-align`` shows the grid left
+where it started (then the wait is 0–20 ms, uniform against the probe's phase).
 
 baresip side: baresip 1.0 dials the probe (the probe answers SIP), with ``audio_source`` and
 ``audio_player`` both ``aubridge,<device>`` (baresip's own software loop: the player feeds the
@@ -44,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from ata.dsp.wavio import write_wav  # noqa: E402
 from ata.media.jitter import JitterConfig, JitterMode  # noqa: E402
+from ata.media.phase import AlignerConfig  # noqa: E402
 from ata.media.session import MediaConfig  # noqa: E402
 from ata.runtime.rtp_session import RtpSession  # noqa: E402
 from hal.clock import MonotonicClock  # noqa: E402
@@ -62,7 +67,7 @@ TARGETS = {"minimum": (30.0, 40.0), "adaptive": (50.0, None)}
 
 
 async def _piata(
-    mode: JitterMode, measure_s: float, warmup_s: float, phase_ms: float
+    mode: JitterMode, measure_s: float, warmup_s: float, phase_ms: float, align: bool
 ) -> dict[str, Any]:
     probe = Probe("roundtrip", warmup_s + measure_s, warmup_s)
     codec = SimCodec(MonotonicClock())
@@ -73,6 +78,7 @@ async def _piata(
             local_ssrc=0x0A7A0001,
             remote_rtp=("127.0.0.1", probe.rtp_port),
             jitter=JitterConfig(mode=mode),
+            align=AlignerConfig(enabled=align),
         )
     )
     await port.start()
@@ -85,6 +91,7 @@ async def _piata(
     jb = session.stats().jitter_buffer
     result["jb"] = f"delay {jb.delay_ms:.1f} ms, target {jb.target_ms:.1f} ms" if jb else ""
     result["slips"] = codec.clock_slips
+    result["moved"] = session.stats().phase_advanced_ms
     await session.close()
     await codec.stop()
     await port.close()
@@ -150,11 +157,12 @@ def _row(label: str, result: dict[str, Any], target: tuple[float, float | None] 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=12.0, help="measured seconds per run")
-    parser.add_argument("--quick", action="store_true", help="5 s runs, 3 s adaptive warm-up")
+    parser.add_argument("--quick", action="store_true", help="5 s runs, 2 phases")
     parser.add_argument("--no-baresip", action="store_true")
+    parser.add_argument("--no-align", action="store_true", help="no playout phase alignment")
     args = parser.parse_args()
     measure = 5.0 if args.quick else args.seconds
-    adaptive_warmup = 3.0 if args.quick else 10.0
+    adaptive_warmup = 8.0 if args.quick else 10.0
     print("Device round trip (RTP in → jitter buffer → playout → line loop → capture → RTP out)")
     print(f"  machine: {cpu_model()}; {uptime()}; Python {sys.version.split()[0]}")
     print(f"  {measure:.0f} s measured per run, a burst every 300 ms; latency in ms\n")
@@ -164,14 +172,14 @@ def main() -> int:
     # phases and the pooled distribution is what a random phase gives.
     phases = (4.0, 14.0) if args.quick else (1.0, 5.0, 9.0, 13.0, 17.0)
     for key, mode, warm, label in (
-        ("minimum", JitterMode.MINIMUM, 1.0, "pi-ata, jitter buffer MINIMUM"),
+        ("minimum", JitterMode.MINIMUM, 4.0, "pi-ata, jitter buffer MINIMUM"),
         ("adaptive", JitterMode.ADAPTIVE, adaptive_warmup,
          f"pi-ata, ADAPTIVE (default) after {adaptive_warmup:.0f} s"),
     ):  # fmt: skip
         pooled: dict[str, Any] = {"latencies_ms": [], "unmatched": 0, "jb": []}
         per_phase = []
         for phase in phases:
-            r = asyncio.run(_piata(mode, measure, warm, phase))
+            r = asyncio.run(_piata(mode, measure, warm, phase, not args.no_align))
             lat = r.get("latencies_ms", [])
             pooled["latencies_ms"] += lat
             pooled["unmatched"] += int(r.get("unmatched", 0))
@@ -179,7 +187,8 @@ def main() -> int:
                 pooled["error"] = r["error"]
             p = percentiles(lat)
             jb = str(r.get("jb", "")).split(",")[0].replace("delay ", "jb ")
-            per_phase.append(f"{phase:.0f} ms: {p.get('p50', float('nan')):.1f} ({jb})")
+            moved = f", grid moved {r.get('moved', 0.0):.1f} ms"
+            per_phase.append(f"{phase:.0f} ms: {p.get('p50', float('nan')):.1f} ({jb}{moved})")
         pooled["jb"] = ""
         results[key] = pooled
         _row(f"{label}, {len(phases)} phases", pooled, TARGETS[key])

@@ -183,12 +183,6 @@ class JitterBuffer:
         # this pop could have happened with the same packets on time (``ata.media.phase``).
         self.slack: float | None = None
         self._settled = False  # the goal has been computed from measured transits
-        # Set by the media session while a phase aligner can move the port's frame grid: a
-        # playout offset up to this many samples below the goal is reported as negative slack
-        # (the aligner then delays the grid a little) instead of inserting a whole frame.
-        self.phase_tolerance = 0.0
-        self._goal_moves = 0  # goal updates that moved it by 1 ms or more
-        self._anchors = 0  # playout re-anchored on a packet
         self._c = dict.fromkeys(
             (
                 "received",
@@ -242,7 +236,6 @@ class JitterBuffer:
 
     def _anchor(self, ts: int, margin: int) -> None:
         """Playout continues so that ``ts`` is played ``margin`` samples from now."""
-        self._anchors += 1
         self._have[:] = False
         self._play_ts = (ts - margin) & 0xFFFFFFFF
         self._newest_end = self._play_ts
@@ -406,10 +399,7 @@ class JitterBuffer:
             estimate = max(float(np.quantile(recent, 0.99)), min(w.last)) + _GUARD
         low = base + cfg.min_delay_ms * 8
         high = base + cfg.max_delay_ms * 8
-        goal = min(max(estimate, low), high)
-        if abs(goal - self._goal) >= 8.0:
-            self._goal_moves += 1
-        self._goal = goal
+        self._goal = min(max(estimate, low), high)
         self._settled = w.count >= _SETTLED
 
     # -- output ----------------------------------------------------------------------------
@@ -432,11 +422,6 @@ class JitterBuffer:
             err = p - self._goal
         self._p = p
         if err < 0 and self._heard:
-            if self._settled and -err <= self.phase_tolerance:
-                # A phase aligner will move our frame grid later by this little: play on.
-                frame, kind = self._play_next()
-                self.slack = err
-                return frame, kind
             self._c["inserted"] += 1
             return self._missing(count_loss=False)
         if err >= FRAME + _HYSTERESIS and now - self._last_drop >= self._drop_interval():
@@ -542,13 +527,6 @@ class JitterBuffer:
         return self._plc.conceal(FRAME), FrameKind.CONCEALED
 
     # -- statistics ------------------------------------------------------------------------
-
-    @property
-    def adjustments(self) -> int:
-        """Moves made by the buffer itself: frames inserted or dropped, re-anchors (new
-        timelines included), and goal updates of 1 ms or more (each shifts the slack)."""
-        c = self._c
-        return c["inserted"] + c["dropped"] + self._anchors + self._goal_moves
 
     def stats(self) -> JitterStats:
         c = self._c

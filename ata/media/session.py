@@ -113,7 +113,6 @@ class MediaSession:
         self.jitter = JitterBuffer(config.jitter, seed=config.seed + 1)
         fixed = config.jitter.mode is JitterMode.FIXED
         self.aligner = PlayoutAligner(AlignerConfig(enabled=False) if fixed else config.align)
-        self.jitter.phase_tolerance = self.aligner.tolerance
         self._dtmf_tx = DtmfSender(
             interval_frames=config.dtmf_interval_frames, volume=config.dtmf_volume
         )
@@ -357,7 +356,7 @@ class MediaSession:
             for notice in self._dtmf_rx.poll(now):
                 self._events.append(notice)
         result = self.jitter.pop(now)
-        self.aligner.observe(self.jitter.slack, now, self.jitter.adjustments)
+        self.aligner.observe(self.jitter.slack, now)
         return result
 
     def phase_advance(self) -> float:
@@ -370,7 +369,6 @@ class MediaSession:
 
     def phase_advanced(self, seconds: float, now: float) -> None:
         self.aligner.applied(seconds, now)
-        self.jitter.phase_tolerance = self.aligner.tolerance  # 0 once the port cannot move
 
     # -- sending ---------------------------------------------------------------------------
 
