@@ -2,7 +2,7 @@
 media issue's ≤ 60 MB with two calls; see ``bench/bench_memory.py`` for what each costs).
 
 - aiohttp (~12 MB): only when the JSON API or the web admin gets its first connection (they
-  listen from the start), or an HTTP(S) profile is fetched;
+  listen from the start); profiles are downloaded without it;
 - dnspython (~6 MB): only when a SIP next hop is a host name that needs RFC 3263 lookups (an IP
   literal or ``localhost`` does not);
 - cryptography: only when an encrypted profile is decrypted.
@@ -126,6 +126,21 @@ folder = Path(tempfile.mkdtemp())
 (folder / "p.toml").write_bytes(plain)
 got = asyncio.run(fetch.fetch_profile((folder / "p.toml").as_uri()))
 assert decode_profile_bytes(got.body, key=None) == plain
+
+async def over_http():
+    async def serve(reader, writer):
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(plain) + plain)
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await fetch.fetch_profile(f"http://127.0.0.1:{port}/p.toml")
+    finally:
+        server.close()
+
+assert asyncio.run(over_http()).body == plain
 before = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
 encrypted = subprocess.run(
     ["openssl", "enc", "-e", "-aes-256-cbc", "-pbkdf2", "-k", "k3y", "-salt"],
@@ -137,7 +152,7 @@ print(json.dumps({"before": before, "after": after}))
 """
 
 
-def test_provisioning_loads_cryptography_only_to_decrypt_and_aiohttp_only_for_http() -> None:
+def test_provisioning_downloads_without_aiohttp_and_loads_cryptography_only_to_decrypt() -> None:
     from tests.peers import require_binary
 
     require_binary("openssl")
