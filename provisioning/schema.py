@@ -144,6 +144,32 @@ class Gains(_Section, frozen=True):
     rx_db: Annotated[Gain, _doc("Gain from the network towards the phone, dB.")] = 0.0
 
 
+class JitterBuffer(_Section, frozen=True):
+    """How received audio is buffered before it is played to the phone."""
+
+    mode: Annotated[
+        Literal["adaptive", "minimum", "fixed"],
+        _doc(
+            "adaptive: delay follows the network's jitter (99th percentile + 10 ms); minimum: "
+            "the lowest delay the network allows (95th percentile, no guard); fixed: a "
+            "constant delay above the fastest packet (fax and modems)."
+        ),
+    ] = "adaptive"
+    fixed_delay_ms: Annotated[
+        int, _doc("Delay above the fastest packet in fixed mode, ms.", ge=0, le=500)
+    ] = 100
+    max_delay_ms: Annotated[int, _doc("Largest delay any mode may reach, ms.", ge=20, le=1000)] = (
+        300
+    )
+    phase_alignment: Annotated[
+        bool,
+        _doc(
+            "Once per call, move the port's 20 ms frame grid so that packets are played just "
+            "after they arrive instead of up to 20 ms later (not in fixed mode)."
+        ),
+    ] = True
+
+
 class HookFlash(_Section, frozen=True):
     """An on-hook interval between these bounds is a hook flash (shorter: ignored as a bounce;
     longer: a hang-up)."""
@@ -229,6 +255,9 @@ class Line(_Section, frozen=True):
         ),
     ] = "60(2/4)"
     gains: Annotated[Gains, _doc("Analog gains.")] = field(default_factory=Gains)
+    jitter_buffer: Annotated[JitterBuffer, _doc("Receive jitter buffer.")] = field(
+        default_factory=JitterBuffer
+    )
     hook_flash: Annotated[HookFlash, _doc("Hook-flash timing window.")] = field(
         default_factory=HookFlash
     )

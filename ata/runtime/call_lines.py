@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ata.media.jitter import JitterConfig
 from ata.runtime.call_agent import LineAgent
 from ata.runtime.call_media import CallMedia
 from ata.runtime.sip_endpoint import Line
@@ -53,6 +54,8 @@ class LineAccount:
     mwi_subscribe: bool = False  # SUBSCRIBE message-summary after registering (ata.runtime.mwi)
     mwi_uri: str = ""  # the mailbox to subscribe to (default: the line's own AOR)
     mwi_expires: int = 3600
+    jitter: JitterConfig = field(default_factory=JitterConfig)  # receive jitter buffer
+    phase_alignment: bool = True  # ata.media.phase
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ import numpy.typing as npt
 from ata.dsp.dtmf import DtmfGenerator
 from ata.dsp.levels import FRAME_SAMPLES
 from ata.media.events import DtmfStarted, MediaEvent
+from ata.media.jitter import JitterConfig
+from ata.media.phase import AlignerConfig
 from ata.media.session import MediaConfig
 from ata.runtime.rtp_session import RtpSession
 from ata.sip.sdp import NegotiatedAudio
@@ -83,9 +85,13 @@ class CallMedia:
         dtmf_mode: str = "rfc4733",
         cname: str = "pi-ata",
         on_dtmf: Callable[[str], None] | None = None,
+        jitter: JitterConfig | None = None,
+        align: bool = True,
     ) -> CallMedia:
         """Bind an RTP/RTCP pair in ``port_range`` on ``host`` (no remote address yet)."""
         config = MediaConfig(
+            jitter=jitter or JitterConfig(),
+            align=AlignerConfig(enabled=align),
             local_ssrc=secrets.randbits(32),
             payload_type=PAYLOAD_TYPES.get(codec.upper(), 0),
             telephone_event_pt=DEFAULT_TELEPHONE_EVENT_PT,

@@ -581,6 +581,8 @@ class CallManager:
             codec=line.account.codecs[0] if line.account.codecs else "PCMU",
             dtmf_mode=line.account.dtmf_mode,
             on_dtmf=on_dtmf,
+            jitter=line.account.jitter,
+            align=line.account.phase_alignment,
         )
 
     def _audio(self, line: LineState, media: CallMedia | int | None) -> AudioConfig:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from ata.media.jitter import JitterConfig, JitterMode
 from ata.runtime.calls import CallManager, CallPolicy, LineAccount, PortSink
 from ata.runtime.sip_endpoint import SipEndpoint
 from ata.runtime.sip_transport import TransportConfig
@@ -47,6 +48,12 @@ def account_for(line: LineConfig, standalone_domain: str | None = None) -> LineA
         expires=line.registration.expires,
         mwi_subscribe=line.mwi_subscribe,
         mwi_uri=line.mwi_uri,
+        jitter=JitterConfig(
+            mode=JitterMode(line.jitter_buffer.mode),
+            fixed_delay_ms=line.jitter_buffer.fixed_delay_ms,
+            max_delay_ms=line.jitter_buffer.max_delay_ms,
+        ),
+        phase_alignment=line.jitter_buffer.phase_alignment,
     )
 
 

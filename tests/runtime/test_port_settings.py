@@ -56,3 +56,44 @@ def test_defaults_ignore_flash_and_keep_polarity() -> None:
     assert settings.polarity_on_answer is False
     assert settings.cpc_on_far_hangup_s == 0.0
     assert settings.caller_id_timing is CallerIdTiming.AFTER_FIRST_RING
+
+
+async def test_jitter_buffer_settings_reach_the_call_media() -> None:
+    from ata.media.jitter import JitterMode
+    from ata.runtime.call_media import CallMedia
+    from ata.runtime.calls_config import account_for
+    from provisioning.schema import JitterBuffer
+
+    line = Line(
+        proxy="pbx.example.com",
+        user="1001",
+        jitter_buffer=JitterBuffer(mode="minimum", max_delay_ms=120, phase_alignment=False),
+    )
+    account = account_for(line)
+    assert account is not None
+    assert account.jitter.mode is JitterMode.MINIMUM
+    assert account.jitter.max_delay_ms == 120
+    assert account.phase_alignment is False
+    media = await CallMedia.open(
+        host="127.0.0.1",
+        port_range=(40000, 40100),
+        jitter=account.jitter,
+        align=account.phase_alignment,
+    )
+    try:
+        session = media.rtp.media
+        assert session.jitter.config.mode is JitterMode.MINIMUM
+        assert not session.aligner.active
+    finally:
+        await media.close()
+    default = account_for(Line(proxy="pbx.example.com", user="1001"))
+    assert default is not None and default.phase_alignment
+    assert default.jitter.mode is JitterMode.ADAPTIVE
+
+
+def test_a_bad_jitter_buffer_mode_is_refused_with_its_field() -> None:
+    from provisioning.validate import validate_data
+
+    config, errors = validate_data({"lines": [{"jitter_buffer": {"mode": "huge"}}]})
+    assert config is None
+    assert any("jitter_buffer.mode" in str(e) for e in errors), errors
