@@ -36,13 +36,21 @@ class ComfortNoiseNlp:
 
     def __init__(self, *, min_erle_db: float = 6.0, seed: int = 0x5EED) -> None:
         self.min_ratio = 10 ** (min_erle_db / 10)
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._rng_made: np.random.Generator | None = None  # numpy.random on first use
         self._noise_pow = dbm0_to_amplitude(-70.0) ** 2 / 2.0
         self._smooth: float | None = None  # no estimate before the first pass-through frame
         self._lp = 0.0
         self._hang = 0
         self.active = False
         self.frames_suppressed = 0
+
+    def _rng(self) -> np.random.Generator:
+        # Made on first use: importing numpy.random costs ~2 MiB resident, and most calls
+        # never need noise.
+        if self._rng_made is None:
+            self._rng_made = np.random.default_rng(self._seed)
+        return self._rng_made
 
     @property
     def noise_dbm0(self) -> float:
@@ -80,7 +88,7 @@ class ComfortNoiseNlp:
 
     def _comfort_noise(self, n: int) -> npt.NDArray[np.float64]:
         # Two-tap average of white noise (zero at 4 kHz, power σ²/2), continuous across frames.
-        w = self._rng.standard_normal(n + 1)
+        w = self._rng().standard_normal(n + 1)
         w[0] = self._lp
         self._lp = float(w[-1])
         y = w[1:] + w[:-1]

@@ -68,11 +68,19 @@ class NoiseGenerator:
     """Comfort noise at a given −dBov level, optionally spectrally shaped."""
 
     def __init__(self, seed: int = 0x3389) -> None:
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._rng_made: np.random.Generator | None = None  # numpy.random on first use
         self.level = MAX_LEVEL
         self._k: tuple[float, ...] = ()
         self._state = np.zeros(0, dtype=np.float64)
         self._norm = 1.0
+
+    def _rng(self) -> np.random.Generator:
+        # Made on first use: importing numpy.random costs ~2 MiB resident, and most calls
+        # never need noise.
+        if self._rng_made is None:
+            self._rng_made = np.random.default_rng(self._seed)
+        return self._rng_made
 
     def set_params(self, level: int, reflection: tuple[float, ...] = ()) -> None:
         self.level = level
@@ -90,7 +98,7 @@ class NoiseGenerator:
         if self.level >= MAX_LEVEL:
             return np.zeros(n, dtype=np.int16)
         rms = DBOV_REF * 10.0 ** (-self.level / 20.0)
-        e = self._rng.standard_normal(n)
+        e = self._rng().standard_normal(n)
         if self._k:
             e = self._lattice(e * self._norm)
         out: npt.NDArray[np.int16] = np.clip(np.rint(e * rms), -32768, 32767).astype(np.int16)

@@ -102,6 +102,22 @@ class JitterConfig:
     plc: bool = True  # False (fax/modem pass-through): missing audio is played as silence
 
 
+def quantile(values: npt.NDArray[np.float64], q: float) -> float:
+    """``np.quantile(values, q)`` (linear interpolation) through ``np.partition``.
+
+    The same number, but ``np.quantile`` imports ``numpy.ma`` on first use (1.3 MiB resident,
+    and ~14 ms inside whichever 20 ms media tick first calls it).
+    """
+    n = int(values.size)
+    if n == 0:
+        raise ValueError("quantile of no values")
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
+
+
 class TransitWindow:
     """The last ``size`` transit values (samples), for quantiles and minima."""
 
@@ -394,9 +410,9 @@ class JitterBuffer:
             self._goal = base + cfg.fixed_delay_ms * 8
             return
         if cfg.mode is JitterMode.MINIMUM:
-            estimate = float(np.quantile(recent, 0.95))
+            estimate = quantile(recent, 0.95)
         else:
-            estimate = max(float(np.quantile(recent, 0.99)), min(w.last)) + _GUARD
+            estimate = max(quantile(recent, 0.99), min(w.last)) + _GUARD
         low = base + cfg.min_delay_ms * 8
         high = base + cfg.max_delay_ms * 8
         self._goal = min(max(estimate, low), high)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import socket
@@ -206,9 +205,6 @@ class Daemon:
         await self._start_admin()
         self._start_provisioning()
         if self.options.freeze_gc:
-            # numpy loads numpy.ma lazily on the first np.quantile (the jitter buffer's first
-            # goal update, inside a 20 ms media tick: ~14 ms here, far more on a Pi Zero).
-            importlib.import_module("numpy.ma")
             gc.collect()
             gc.freeze()
         _sd_notify("READY=1")

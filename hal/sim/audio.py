@@ -150,7 +150,8 @@ class SimAudioLink:
             if noise_dbm0 is None
             else ZERO_DBM0_PEAK / math.sqrt(2.0) * 10 ** (noise_dbm0 / 20)
         )
-        self._rng = np.random.default_rng(seed)
+        # numpy.random costs ~2 MiB resident: only links with line noise load it.
+        self._rng = np.random.default_rng(seed) if noise_dbm0 is not None else None
         self._delay: deque[Frame] = deque(
             np.zeros(FRAME_SAMPLES, dtype=np.int16) for _ in range(loopback_delay)
         )
@@ -206,7 +207,7 @@ class SimAudioLink:
                 captured_f *= 10.0 ** (self.tx_gain_db / 20.0)
         if self._echo is not None:
             captured_f = captured_f + self._echo(played.astype(np.float64))
-        if self._noise_rms is not None:
+        if self._noise_rms is not None and self._rng is not None:
             captured_f = captured_f + self._rng.normal(0.0, self._noise_rms, FRAME_SAMPLES)
         self.stats.clipped_samples += int(np.count_nonzero(np.abs(captured_f) > 32767.5))
         captured = _saturate(captured_f)
