@@ -32,6 +32,11 @@ DSP (:mod:`hal.sim.phone_dsp`, :mod:`hal.sim.phone_cid`, independent of ``ata.ds
 - Ringing: from the wire's drive changes (RINGING on/off), with the cadence as measured
   on/off durations (:meth:`ring_cadence`); polarity reversals are logged too.
 
+Silence is cheap: the tone detector and the FSK receivers pass an all-zero frame through in a
+few microseconds when no tone or character is in progress (exactly the state the full analysis
+would leave), so an idle phone on a quiet line costs almost nothing per 20 ms, yet the first
+non-zero frame (caller ID, a CAS, a digit) is analysed in full as before.
+
 Level, dominant frequencies and on/off segments of what was heard over a window:
 :meth:`level_dbm0`, :meth:`dominant_tones`, :meth:`tone_segments`.
 Waiting helpers (:meth:`wait_for` and friends) wake on every heard frame or line change.
@@ -84,6 +89,8 @@ log = logging.getLogger(__name__)
 
 FRAME = 160
 Samples = npt.NDArray[np.int16]
+_SILENT: Samples = np.zeros(FRAME, dtype=np.int16)
+_SILENT.setflags(write=False)
 
 
 class PhoneStateError(RuntimeError):
@@ -136,6 +143,9 @@ class VirtualPhone:
         self.cas_heard: list[DetectedCas] = []
         self.alerts_heard: list[DetectedCas] = []  # on-hook 2130+2750 Hz (ETSI DT-AS)
         self.cas_acks_sent: list[float] = []
+        # counters: frames heard, and those of them passed over as silence (no analysis)
+        self.frames_heard = 0
+        self.frames_skipped = 0
         # ear
         self._rec = np.zeros(max(FRAME, round(record_s * SAMPLE_RATE)), dtype=np.int16)
         self._rec_total = 0
@@ -265,6 +275,8 @@ class VirtualPhone:
         await fut
 
     def transmit_frame(self, at: float) -> Samples:
+        if not self._mouth and not self._urgent and not self._spoken_waiters:
+            return _SILENT  # nothing to say (the common case; read-only, shared)
         out = np.zeros(FRAME, dtype=np.int16)
         filled = 0
         for queue in (self._urgent, self._mouth):
@@ -289,8 +301,15 @@ class VirtualPhone:
     # --- ear ----------------------------------------------------------------------------------
     def receive_frame(self, frame: Samples, at: float) -> None:
         if self.wire.drive in (LineDrive.OPEN, LineDrive.RINGING):
-            frame = np.zeros(FRAME, dtype=np.int16)
+            frame = _SILENT
         self._record(frame, at)
+        self.frames_heard += 1
+        silent = frame is _SILENT or not frame.any()
+        if silent and self._tones.skip_silence(frame.size):
+            self.frames_skipped += 1
+            self._feed_fsk(frame, at, silent=True)
+            self._notify()
+            return
         digits, cas = self._tones.feed(frame, at)
         for d in digits:
             self.heard_digits.append(d)
@@ -300,7 +319,7 @@ class VirtualPhone:
                     self._add_caller_id(cid)
         for c in cas:
             self._on_dual_tone(c, at)
-        self._feed_fsk(frame, at)
+        self._feed_fsk(frame, at, silent=silent)
         self._notify()
 
     def _on_dual_tone(self, c: DetectedCas, at: float) -> None:
@@ -314,7 +333,7 @@ class VirtualPhone:
             self.cas_acks_sent.append(at)
             self._type2_until = at + self.type2_window_s
 
-    def _feed_fsk(self, frame: Samples, at: float) -> None:
+    def _feed_fsk(self, frame: Samples, at: float, *, silent: bool = False) -> None:
         listening = not self.is_off_hook or at <= self._type2_until
         if not listening:
             if self._fsk_active:
@@ -325,6 +344,8 @@ class VirtualPhone:
             return
         self._fsk_active = True
         for rx, framer in self._fsk.values():
+            if silent and rx.skip_silence(frame.size, at):
+                continue
             for ch in rx.feed(frame, at):
                 raw = framer.push(ch)
                 if raw is None:

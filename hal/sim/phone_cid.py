@@ -169,9 +169,37 @@ class FskReceiver:
         self._pos = 0  # absolute index where the next start-bit search begins
         self._total = 0  # samples fed since reset
         self._t_end = 0.0  # time of the last sample fed
+        self._quiet = True  # silent history, all marks: more silence cannot start a character
+
+    @property
+    def quiet(self) -> bool:
+        """Idle: the recent audio is silent and no character is being framed."""
+        return self._quiet
+
+    def skip_silence(self, count: int, end_at: float) -> bool:
+        """Account for ``count`` zero samples ending at ``end_at`` without demodulating them,
+        if :attr:`quiet` (False, nothing changed, otherwise: then feed them).
+
+        Silence after silence decides "mark" (idle) everywhere, so no start bit can appear;
+        this keeps exactly the bookkeeping :meth:`feed` would.
+        """
+        if not self._quiet:
+            return False
+        size = self._marks.size + count
+        keep = min(size, 2)  # _frame() leaves the search one sample before the end
+        self._base += size - keep
+        self._pos = self._base + keep - 1
+        if keep != self._marks.size:
+            self._marks = np.ones(keep, dtype=bool)
+        self._total += count
+        self._t_end = end_at
+        return True
 
     def feed(self, samples: npt.ArrayLike, end_at: float) -> list[FskChar]:
-        x = np.asarray(samples, dtype=np.float64)
+        raw = np.asarray(samples)
+        if self._quiet and not raw.any() and self.skip_silence(raw.size, end_at):
+            return []
+        x = raw.astype(np.float64)
         ext = np.concatenate([self._history, x])
         self._history = ext[-(_WINDOW - 1) :]
         pm = np.abs(np.convolve(ext, self._k_mark, "valid")) ** 2
@@ -185,6 +213,7 @@ class FskReceiver:
         if drop:
             self._marks = self._marks[drop:]
             self._base += drop
+        self._quiet = bool(self._marks.all()) and not self._history.any()
         return chars
 
     def _time_of(self, index: int) -> float:

@@ -230,6 +230,8 @@ _FREQS: Final = (*DTMF_ROWS, *DTMF_COLS, *CAS_FREQS)
 # by the ±1.5 % a receiver must accept loses almost nothing to the 78 Hz-wide Goertzel bins.
 _DETUNE: Final = (1.0 - 0.012, 1.0, 1.0 + 0.012)
 _BANK: Final = _bank([f * d for f in _FREQS for d in _DETUNE], BLOCK)
+_ZEROS: Final = np.zeros(BLOCK, dtype=np.float64)
+_ZEROS.setflags(write=False)
 
 
 class ToneDetector:
@@ -258,54 +260,95 @@ class ToneDetector:
         self._cas_start = 0.0
         self._cas_end = 0.0
         self._no_cas = 0
+        self._quiet = True
 
     def reset(self) -> None:
         self._pending = np.zeros(0, dtype=np.float64)
         self._last, self._run, self._current = None, 0, None
         self._cas_run, self._no_cas = 0, 0
+        self._quiet = True
+
+    @property
+    def quiet(self) -> bool:
+        """No tone in progress and silence pending: more silence cannot produce an event."""
+        return self._quiet
+
+    def skip_silence(self, count: int) -> bool:
+        """Account for ``count`` zero samples without analysing them, if :attr:`quiet`.
+
+        Returns False (and changes nothing) when a tone is in progress: then feed the samples.
+        The state afterwards is exactly what :meth:`feed` leaves: each all-zero block
+        classifies as nothing at level 0.
+        """
+        if not self._quiet:
+            return False
+        total = self._pending.size + count
+        nblocks = total // BLOCK
+        self._pending = _ZEROS[: total - nblocks * BLOCK]
+        if nblocks:
+            self._run += nblocks
+            self._no_cas += nblocks
+            self._last_level = 0.0
+        return True
 
     def feed(
         self, samples: npt.ArrayLike, end_at: float
     ) -> tuple[list[DetectedDigit], list[DetectedCas]]:
-        x = np.concatenate([self._pending, np.asarray(samples, dtype=np.float64)])
+        raw = np.asarray(samples)
+        if self._quiet and not raw.any() and self.skip_silence(raw.size):
+            return [], []
+        x = np.concatenate([self._pending, raw.astype(np.float64)])
         nblocks = x.size // BLOCK
         self._pending = x[nblocks * BLOCK :]
         digits: list[DetectedDigit] = []
         cas: list[DetectedCas] = []
         if nblocks == 0:
+            self._update_quiet()
             return digits, cas
         blocks = x[: nblocks * BLOCK].reshape(nblocks, BLOCK)
         # Component energy as it would be in the block: |X|²·2/N (a sine of peak A → A²N/4·2/N).
         power = np.abs(blocks @ _BANK) ** 2 * (2.0 / BLOCK)
-        power = power.reshape(nblocks, len(_FREQS), len(_DETUNE)).max(axis=2)
-        energy = np.sum(blocks * blocks, axis=1)
+        powers = power.reshape(nblocks, len(_FREQS), len(_DETUNE)).max(axis=2).tolist()
+        energies = np.sum(blocks * blocks, axis=1).tolist()
         for i in range(nblocks):
             block_end = end_at - (self._pending.size + (nblocks - 1 - i) * BLOCK) / SAMPLE_RATE
-            self._step_dtmf(power[i], float(energy[i]), block_end, digits)
-            self._step_cas(power[i], float(energy[i]), block_end, cas)
+            self._step_dtmf(powers[i], energies[i], block_end, digits)
+            self._step_cas(powers[i], energies[i], block_end, cas)
+        self._update_quiet()
         return digits, cas
 
-    def _classify(self, p: Floats, energy: float) -> str | None:
+    def _update_quiet(self) -> None:
+        self._quiet = (
+            self._last is None
+            and self._current is None
+            and self._cas_run == 0
+            and not self._pending.any()
+        )
+
+    def _classify(self, p: list[float], energy: float) -> str | None:
+        # Plain floats: the group tests on four values each are cheaper than numpy calls.
         rows, cols = p[0:4], p[4:8]
-        r, c = int(np.argmax(rows)), int(np.argmax(cols))
-        pr, pc = float(rows[r]), float(cols[c])
+        pr, pc = max(rows), max(cols)
         if pr < self._min_power or pc < self._min_power:
             return None
         if pr > pc * self._normal_twist or pc > pr * self._reverse_twist:
             return None
-        other_r = float(np.max(np.delete(rows, r)))
-        other_c = float(np.max(np.delete(cols, c)))
+        r, c = rows.index(pr), cols.index(pc)  # the first maximum, as argmax
+        other_r = max(rows[:r] + rows[r + 1 :])
+        other_c = max(cols[:c] + cols[c + 1 :])
         if pr < other_r * self._dominance or pc < other_c * self._dominance:
             return None
         if (pr + pc) < self._fraction * energy:
             return None
         return DTMF_KEYS[r][c]
 
-    def _step_dtmf(self, p: Floats, energy: float, at: float, out: list[DetectedDigit]) -> None:
+    def _step_dtmf(
+        self, p: list[float], energy: float, at: float, out: list[DetectedDigit]
+    ) -> None:
         d = self._classify(p, energy)
         # A run continues only with a steady level (within 3 dB): a block the tone only partly
         # covers is weaker, so a burst of ≤ 20 ms (one full block at most) never makes a run.
-        level = float(np.max(p[0:4]) + np.max(p[4:8]))
+        level = max(p[0:4]) + max(p[4:8])
         steady = self._last_level > 0 and 0.5 <= level / self._last_level <= 2.0
         self._run = self._run + 1 if d == self._last and (d is None or steady) else 1
         self._last = d
@@ -316,8 +359,8 @@ class ToneDetector:
         elif d is None and self._run >= 2:
             self._current = None
 
-    def _step_cas(self, p: Floats, energy: float, at: float, out: list[DetectedCas]) -> None:
-        lo, hi = float(p[8]), float(p[9])
+    def _step_cas(self, p: list[float], energy: float, at: float, out: list[DetectedCas]) -> None:
+        lo, hi = p[8], p[9]
         present = (
             lo >= self._min_power
             and hi >= self._min_power
