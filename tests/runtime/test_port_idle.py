@@ -158,7 +158,7 @@ async def test_idle_port_runs_no_dtmf_receiver_or_echo_canceller() -> None:
     # Back on-hook: idle again, nothing analysed.
     phone.on_hook()
     await clock.advance(1.5)
-    assert driver.machine.state is State.IDLE
+    assert driver.status().state == State.IDLE.value
     rx_calls, echo_calls, idle = rx.calls, echo.calls, driver.counters.idle_frames
     await clock.advance(1.0)
     assert (rx.calls, echo.calls) == (rx_calls, echo_calls)
