@@ -17,6 +17,7 @@ File layout::
     [gpio]      backend = "gpiod" | "rpi-gpio" | "sim", chip, reset_pin
     [spi]       bus, speed_hz            (proslic)
     [defaults]  pcm_format, ring_frequency_hz, ring_vrms, tx_gain_db, rx_gain_db
+    [audio]     period_frames            (ALSA period, 8..480; 160 = 20 ms; 40 = 5 ms phase steps)
     [[port]]    audio_device, audio_channel, tx_gain_db, rx_gain_db, and per driver:
                 proslic: spi_cs, cs_gpio, int_pin, tx_slot, rx_slot, part (simulator)
                 ag1171:  rm_pin, fr_pin, shk_pin, shk_active_high
@@ -90,6 +91,8 @@ class Board:
     hat_product: str | None
     ports: tuple[PortDef, ...]
     file: str = ""
+    # ALSA period in sample-frames: the time resolution of hal.alsa's phase moves (see hal.alsa)
+    audio_period_frames: int = 160
 
 
 SECTIONS = {
@@ -98,6 +101,7 @@ SECTIONS = {
     "gpio": {"backend", "chip", "reset_pin"},
     "spi": {"bus", "speed_hz"},
     "defaults": {"pcm_format", "ring_frequency_hz", "ring_vrms", "tx_gain_db", "rx_gain_db"},
+    "audio": {"period_frames"},
     "port": {
         "audio_device",
         "audio_channel",
@@ -198,6 +202,7 @@ def parse_board(data: Mapping[str, Any], file: str) -> Board:
     g = _Reader(file, "gpio.", _table(file, data, "gpio"), SECTIONS["gpio"])
     s = _Reader(file, "spi.", _table(file, data, "spi"), SECTIONS["spi"])
     d = _Reader(file, "defaults.", _table(file, data, "defaults"), SECTIONS["defaults"])
+    au = _Reader(file, "audio.", _table(file, data, "audio"), SECTIONS["audio"])
 
     simulated = b.boolean("simulated", False)
     slic = b.choice("slic", SlicKind, None)
@@ -293,4 +298,5 @@ def parse_board(data: Mapping[str, Any], file: str) -> Board:
         hat_product=product,
         ports=tuple(ports),
         file=file,
+        audio_period_frames=au.integer("period_frames", 8, 480, 160) or 160,
     )

@@ -9,16 +9,31 @@ interleaved channels; the Pi's I2S needs 2, one per FXS port of a two-port HAT) 
 
 **Device pacing** (the default, real hardware): both PCMs are opened non-blocking and the
 capture PCM's ``polldescriptors()`` are watched with the asyncio loop's ``add_reader`` — no
-thread. When the codec has captured data the callback reads everything available, cuts it into
-160-sample frames per channel (any period size works; 160 frames = 20 ms is asked for), hands
-each frame to its port (``codec_capture``) and, for each captured frame, writes one playback
-frame per channel (``codec_playback``: the port's queue or silence). Capture therefore clocks
-playback: both directions run at the codec's own rate and never drift apart. At start the
-playback PCM is prefilled with ``playback_prefill`` periods of silence: that is the playback
-latency and the margin against loop hiccups. Device xruns (pyalsaaudio returns ``-EPIPE`` and
-re-prepares the stream) are counted in ``device_xruns``; after a capture overrun the frame index
-jumps by the estimated number of lost frames, after a playback underrun the prefill is written
-again.
+thread. When the codec has captured data the callback reads everything available and serves it.
+
+**Serving a read** (both pacing modes, :meth:`AlsaAudioDevice._serve`): the interleaved samples
+are split by channel and pushed into that channel's :class:`hal.framing.ChannelFramer`, which
+cuts them into 160-sample frames on the channel's *own* frame grid (any period size works).
+Each completed frame goes to its port (``codec_capture``) and the port's playback frame
+(``codec_playback``: its queue or silence) to the framer's playback queue; then exactly as many
+sample-frames as were read are written to the playback PCM, each channel's from its queue.
+Capture therefore clocks playback: both directions run at the codec's own rate and never drift
+apart. At start the playback PCM is prefilled with silence (:attr:`prefill_samples`): a margin
+of ``playback_prefill − 1`` frames before each write, which is also the playback latency.
+Device xruns (pyalsaaudio returns ``-EPIPE`` and re-prepares the stream) are counted in
+``device_xruns``; after a capture overrun each port's frame index jumps by the estimated number
+of lost frames and its framer restarts its grid; after a playback underrun the prefill is
+written again.
+
+**Phase** (:meth:`hal.audio.BufferedAudioPort.advance_phase`): each port's shifter moves its
+channel's grid by ``round(seconds × 8000)`` samples (see :mod:`hal.framing`: the frame in
+progress is cut short with a repeat of the previous frame's tail, or lengthened by discarding
+samples; the playback queue drops or repeats what keeps its latency against the ticks). The
+port learns of a frame only when the period holding its last sample is read, so the time
+resolution of a move is the ALSA period: with ``period_frames=160`` (20 ms) an advance re-cuts
+the frames but no tick comes earlier. A board that wants the latency gain of playout phase
+alignment (:mod:`ata.media.phase`) sets a smaller period — 40 frames = 5 ms steps (the board
+file's ``[audio] period_frames``), at four loop wake-ups per 20 ms.
 
 Why no thread: the loop-polled design needs none, keeps every port callback on the loop
 thread (so ``BufferedAudioPort`` needs no locks), and its wake-up is the kernel's period
@@ -33,9 +48,10 @@ Re-run the bench on the Pi to confirm.
 
 **Clock pacing** (``clock=``): for unclocked userspace plugins (``type null`` capture returns
 silence at once, ``type file`` playback writes to a file, whose poll descriptor — /dev/full — the
-loop cannot watch): a task reads and writes one period per ``start + k * 20 ms`` deadline of the
-given :class:`hal.clock.Clock`. Used by the tests (with alsa-lib's real plugins underneath) and
-usable for plugin chains without a clock.
+loop cannot watch): a task reads and serves one period per ``start + k × period`` deadline of
+the given :class:`hal.clock.Clock` (``period = period_frames / 8000``: 20 ms for 160 frames).
+Used by the tests (with alsa-lib's real plugins underneath) and usable for plugin chains
+without a clock.
 """
 
 from __future__ import annotations
@@ -52,6 +68,7 @@ import numpy as np
 
 from hal.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, AudioError, BufferedAudioPort
 from hal.clock import Clock
+from hal.framing import ChannelFramer
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +170,7 @@ class AlsaAudioDevice:
         self.playback_prefill = playback_prefill
         self.clock = clock
         self._factory = pcm_factory
+        self.framers = [ChannelFramer(period=period_frames) for _ in range(channels)]
         self.ports = [
             AlsaAudioPort(
                 self,
@@ -163,16 +181,25 @@ class AlsaAudioDevice:
             )
             for ch in range(channels)
         ]
+        for port, framer in zip(self.ports, self.framers, strict=True):
+            port.set_phase_shifter(_shifter(framer))
         self._capture: Pcm | None = None
         self._playback: Pcm | None = None
-        self._pending = b""
-        self._frame_bytes = FRAME_SAMPLES * 2 * channels
+        self._partial = b""  # bytes of an incomplete sample-frame (never expected from ALSA)
+        self._sample_bytes = 2 * channels
         self._watched: list[tuple[int, bool]] = []
         self._task: asyncio.Task[None] | None = None
-        self._last_capture_at: float | None = None
+        self._last_capture_at: list[float | None] = [None] * channels
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.playback_blocked = 0  # playback writes refused (buffer full): frames dropped
-        self.frames = 0
+        self.samples_read = 0  # sample-frames (one sample per channel) captured
+        self.samples_written = 0  # sample-frames accepted by the playback PCM
+        self.playback_blocked = 0  # playback writes refused (buffer full)
+        self.playback_dropped = 0  # sample-frames the playback PCM did not accept
+
+    @property
+    def prefill_samples(self) -> int:
+        """Silence written ahead at start: a margin of ``playback_prefill − 1`` frames."""
+        return max(0, (self.playback_prefill - 1) * FRAME_SAMPLES + self.period_frames)
 
     @property
     def running(self) -> bool:
@@ -245,47 +272,54 @@ class AlsaAudioDevice:
         pcm = self._capture
         if pcm is None:
             return
+        chunks: list[bytes] = []
         for _ in range(64):  # bounded: never spin if a device keeps returning data
             n, data = pcm.read()
             if n == -errno.EPIPE:
+                chunks.clear()
                 self._capture_overrun()
                 continue
             if n <= 0:
                 break
-            self._pending += data
-        self._serve_frames()
+            chunks.append(data)
+        self._serve(b"".join(chunks))
 
     async def _paced(self, clock: Clock) -> None:
         start = clock.now()
+        period = self.period_frames / SAMPLE_RATE
         k = 0
         while self._capture is not None:
-            await clock.sleep_until(start + (k + 1) * FRAME_SECONDS)
             k += 1
+            await clock.sleep_until(start + k * period)
             n, data = self._capture.read()
             if n == -errno.EPIPE:
                 self._capture_overrun()
             elif n > 0:
-                self._pending += data
-            self._serve_frames()
+                self._serve(data)
 
-    def _serve_frames(self) -> None:
-        now = self.clock.now() if self.clock is not None else _loop_time(self._loop)
-        while len(self._pending) >= self._frame_bytes:
-            chunk, self._pending = (
-                self._pending[: self._frame_bytes],
-                self._pending[self._frame_bytes :],
-            )
-            samples = np.frombuffer(chunk, dtype="<i2").reshape(FRAME_SAMPLES, self.channels)
-            for ch, port in enumerate(self.ports):
-                port.codec_capture(samples[:, ch].astype(np.int16), now)
-            self._last_capture_at = now
-            self.frames += 1
-            out = np.empty((FRAME_SAMPLES, self.channels), dtype="<i2")
-            for ch, port in enumerate(self.ports):
-                out[:, ch] = port.codec_playback()
-            self._write(out.tobytes())
+    def _serve(self, data: bytes) -> None:
+        """Frame what was read, per channel, and write exactly as many sample-frames back."""
+        if self._partial:
+            data, self._partial = self._partial + data, b""
+        whole = len(data) - len(data) % self._sample_bytes
+        if whole < len(data):
+            data, self._partial = data[:whole], data[whole:]
+        if not data:
+            return
+        now = self._now()
+        samples = np.frombuffer(data, dtype="<i2").reshape(-1, self.channels)
+        n = samples.shape[0]
+        self.samples_read += n
+        out = np.empty((n, self.channels), dtype="<i2")
+        for ch, (port, framer) in enumerate(zip(self.ports, self.framers, strict=True)):
+            for frame in framer.push(samples[:, ch]):
+                port.codec_capture(frame, now)
+                self._last_capture_at[ch] = now
+                framer.queue_playback(port.codec_playback())
+            out[:, ch] = framer.take(n)
+        self._write(out.tobytes(), n)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, n: int) -> None:
         pcm = self._playback
         if pcm is None:
             return
@@ -295,26 +329,33 @@ class AlsaAudioDevice:
                 port.count_device_xrun()
             log.warning("ALSA playback underrun on %s; refilling", self.playback_device)
             self._prefill()
-            pcm.write(data)
-        elif written == 0:
+            written = pcm.write(data)
+        if written == 0:
             self.playback_blocked += 1
+        written = max(0, min(written, n))
+        self.samples_written += written
+        self.playback_dropped += n - written
 
     def _prefill(self) -> None:
-        if self._playback is None or not self.playback_prefill:
+        if self._playback is None or not self.prefill_samples:
             return
-        silence = bytes(self._frame_bytes * self.playback_prefill)
-        self._playback.write(silence)
+        self._playback.write(bytes(self._sample_bytes * self.prefill_samples))
 
     def _capture_overrun(self) -> None:
-        now = self.clock.now() if self.clock is not None else _loop_time(self._loop)
+        """The capture stream overran and was re-prepared: samples were lost, per channel."""
+        now = self._now()
         lost = 0
-        if self._last_capture_at is not None:
-            lost = max(0, round((now - self._last_capture_at) / FRAME_SECONDS) - 1)
-        for port in self.ports:
+        for ch, (port, framer) in enumerate(zip(self.ports, self.framers, strict=True)):
+            last = self._last_capture_at[ch]
+            lost = 0 if last is None else max(0, round((now - last) / FRAME_SECONDS) - 1)
             port.count_device_xrun()
             port.codec_skip(lost)
-        self._pending = b""
+            framer.restart()
+        self._partial = b""
         log.warning("ALSA capture overrun on %s (~%d frames lost)", self.capture_device, lost)
+
+    def _now(self) -> float:
+        return self.clock.now() if self.clock is not None else _loop_time(self._loop)
 
 
 def open_alsa_ports(
@@ -338,6 +379,15 @@ def open_alsa_ports(
     }
     ports = [devices[device].ports[channel] for device, channel in specs]
     return ports, list(devices.values())
+
+
+def _shifter(framer: ChannelFramer) -> Callable[[float], float]:
+    """The port's phase shifter: re-frame its channel by whole samples (seconds → samples)."""
+
+    def shift(seconds: float) -> float:
+        return framer.shift(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+
+    return shift
 
 
 def _loop_time(loop: asyncio.AbstractEventLoop | None) -> float:
