@@ -144,7 +144,15 @@ class AlsaAudioPort(BufferedAudioPort):
 
 
 class AlsaAudioDevice:
-    """A full-duplex ALSA PCM pair serving one AudioPort per channel."""
+    """A full-duplex ALSA PCM pair serving one AudioPort per channel.
+
+    ``period_frames``: the ALSA period (and the ``clock=`` tick), in sample-frames: the time
+    resolution of ``advance_phase`` (160 = 20 ms; 40 = 5 ms steps for playout phase
+    alignment). ``playback_prefill``: the playback margin in 20 ms frames plus one (2 = 20 ms
+    of silence ahead of every write, whatever the period; see :attr:`prefill_samples`).
+    ``periods``: the ALSA buffer in periods (default: 80 ms, at least 4 periods).
+    ``framers[ch]`` holds each channel's grid and counters (``short_samples`` etc.).
+    """
 
     def __init__(
         self,
@@ -153,13 +161,15 @@ class AlsaAudioDevice:
         *,
         channels: int = 1,
         period_frames: int = FRAME_SAMPLES,
-        periods: int = 4,
+        periods: int | None = None,
         playback_prefill: int = 2,
         clock: Clock | None = None,
         capture_depth: int = 8,
         playback_depth: int = 8,
         pcm_factory: PcmFactory = alsaaudio_pcm,
     ) -> None:
+        if periods is None:  # an 80 ms buffer (at least 4 periods) whatever the period
+            periods = max(4, -(-4 * FRAME_SAMPLES // max(1, period_frames)))
         if channels < 1 or period_frames < 1 or periods < 2 or playback_prefill < 0:
             raise ValueError("need channels ≥ 1, period ≥ 1, periods ≥ 2, prefill ≥ 0")
         self.capture_device = capture_device
@@ -168,6 +178,11 @@ class AlsaAudioDevice:
         self.period_frames = period_frames
         self.periods = periods
         self.playback_prefill = playback_prefill
+        if self.prefill_samples + period_frames > period_frames * periods:
+            raise ValueError(
+                f"a prefill of {self.prefill_samples} frames and a period do not fit in a "
+                f"buffer of {periods} × {period_frames} frames: raise periods"
+            )
         self.clock = clock
         self._factory = pcm_factory
         self.framers = [ChannelFramer(period=period_frames) for _ in range(channels)]
@@ -275,7 +290,8 @@ class AlsaAudioDevice:
         chunks: list[bytes] = []
         for _ in range(64):  # bounded: never spin if a device keeps returning data
             n, data = pcm.read()
-            if n == -errno.EPIPE:
+            if n == -errno.EPIPE:  # serve what was read before the gap, then restart the grids
+                self._serve(b"".join(chunks))
                 chunks.clear()
                 self._capture_overrun()
                 continue

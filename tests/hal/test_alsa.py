@@ -371,7 +371,7 @@ async def test_loop_polled_path_moves_the_grid_too() -> None:
     pcms: dict[str, PipePcm] = {}
 
     def factory(kind: str, device: str, channels: int, period: int, periods: int) -> PipePcm:
-        assert period == 40
+        assert (period, periods) == (40, 16)  # the buffer stays 80 ms
         pcms[kind] = PipePcm(kind)
         return pcms[kind]
 
@@ -400,12 +400,28 @@ async def test_loop_polled_path_moves_the_grid_too() -> None:
     second = await asyncio.wait_for(port.read_captured(), 1.0)
     assert np.array_equal(second.samples, np.concatenate([stream[80:160], stream[160:240]]))
     assert [len(w) for w in play.written[1:]] == [80] * 6  # each read answered in kind
-    cap.feed(-errno.EPIPE)  # a capture overrun restarts the grid at the new stream
+    # in one wake-up: 60 samples, a capture overrun, the restarted stream: the 60 are served
+    # (and answered) first, then the grid restarts at the new stream
+    cap.feed(stream[240:300].tobytes())
+    cap.feed(-errno.EPIPE)
     cap.feed(stream[1000:1160].tobytes())
     third = await asyncio.wait_for(port.read_captured(), 1.0)
     assert np.array_equal(third.samples, stream[1000:1160])
-    assert dev.framers[0].need == 160
+    assert [len(w) for w in play.written[-2:]] == [120, 320]
+    assert dev.framers[0].need == 160 and dev.framers[0].short_samples == 0
+    assert dev.samples_written == dev.samples_read == 6 * 40 + 60 + 160
+    assert port.stats().device_xruns == 1
     await dev.close()
+
+
+def test_buffer_must_hold_the_prefill_and_a_period() -> None:
+    assert AlsaAudioDevice(period_frames=160).periods == 4
+    assert AlsaAudioDevice(period_frames=40).periods == 16
+    assert AlsaAudioDevice(period_frames=320).periods == 4
+    with pytest.raises(ValueError, match="raise periods"):
+        AlsaAudioDevice(period_frames=40, periods=4)  # 200 frames of prefill in a 160 buffer
+    with pytest.raises(ValueError, match="raise periods"):
+        AlsaAudioDevice(playback_prefill=4, periods=4)
 
 
 def test_board_files_set_the_alsa_period(tmp_path: Path) -> None:
