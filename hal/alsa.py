@@ -30,10 +30,14 @@ channel's grid by ``round(seconds × 8000)`` samples (see :mod:`hal.framing`: th
 progress is cut short with a repeat of the previous frame's tail, or lengthened by discarding
 samples; the playback queue drops or repeats what keeps its latency against the ticks). The
 port learns of a frame only when the period holding its last sample is read, so the time
-resolution of a move is the ALSA period: with ``period_frames=160`` (20 ms) an advance re-cuts
-the frames but no tick comes earlier. A board that wants the latency gain of playout phase
-alignment (:mod:`ata.media.phase`) sets a smaller period — 40 frames = 5 ms steps (the board
-file's ``[audio] period_frames``), at four loop wake-ups per 20 ms.
+resolution of a move is the ALSA period, and a move is rounded onto the read grid (whole
+periods when the period divides 160; advances round down, retards away from zero): a boundary
+left between two reads would only make each frame older when it is delivered
+(``phase_step=1`` re-cuts at sample resolution anyway). With ``period_frames=160`` (20 ms, the
+default) no tick can come earlier: ``advance_phase`` returns 0.0 and the media layer stops
+asking. A board that wants the latency gain of playout phase alignment (:mod:`ata.media.phase`)
+sets a smaller period — 40 frames = 5 ms steps (the board file's ``[audio] period_frames``),
+at four loop wake-ups per 20 ms (measured: ~11 µs of Python per read and 2 ports on x86-64).
 
 Why no thread: the loop-polled design needs none, keeps every port callback on the loop
 thread (so ``BufferedAudioPort`` needs no locks), and its wake-up is the kernel's period
@@ -62,64 +66,16 @@ import errno
 import logging
 import select
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from hal.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, AudioError, BufferedAudioPort
+from hal.alsa_pcm import AlsaDeviceError, Pcm, PcmFactory, alsaaudio_pcm
+from hal.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, BufferedAudioPort
 from hal.clock import Clock
 from hal.framing import ChannelFramer
 
 log = logging.getLogger(__name__)
-
-
-class AlsaDeviceError(AudioError):
-    """The PCM could not be opened or configured, or cannot be polled (with the reason)."""
-
-
-class Pcm(Protocol):
-    """The part of ``alsaaudio.PCM`` this backend uses."""
-
-    def read(self) -> tuple[int, bytes]: ...
-
-    def write(self, data: bytes) -> int: ...
-
-    def polldescriptors(self) -> list[tuple[int, int]]: ...
-
-    def close(self) -> None: ...
-
-
-PcmFactory = Callable[[str, str, int, int, int], Pcm]  # (kind, device, channels, period, periods)
-
-
-def alsaaudio_pcm(kind: str, device: str, channels: int, period: int, periods: int) -> Pcm:
-    """Open a non-blocking S16_LE 8 kHz PCM with pyalsaaudio (``kind``: capture/playback)."""
-    try:
-        import alsaaudio  # hardware library: imported lazily
-    except ImportError as exc:
-        raise AlsaDeviceError(f"pyalsaaudio is not installed: {exc}") from exc
-    try:
-        pcm: Any = alsaaudio.PCM(
-            type=alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK,
-            mode=alsaaudio.PCM_NONBLOCK,
-            device=device,
-            rate=SAMPLE_RATE,
-            channels=channels,
-            format=alsaaudio.PCM_FORMAT_S16_LE,
-            periodsize=period,
-            periods=periods,
-        )
-    except alsaaudio.ALSAAudioError as exc:
-        raise AlsaDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}") from exc
-    info = pcm.info()
-    if info.get("rate") != SAMPLE_RATE or info.get("channels") != channels:
-        pcm.close()
-        raise AlsaDeviceError(
-            f"ALSA {kind} device {device!r} gave {info.get('rate')} Hz × "
-            f"{info.get('channels')} ch, need {SAMPLE_RATE} Hz × {channels} ch"
-        )
-    result: Pcm = pcm
-    return result
 
 
 class AlsaAudioPort(BufferedAudioPort):
@@ -133,6 +89,11 @@ class AlsaAudioPort(BufferedAudioPort):
         super().__init__(**kwargs)
         self.device = device
         self.channel = channel
+
+    @property
+    def framer(self) -> ChannelFramer:
+        """This channel's frame grid, playback queue and their counters."""
+        return self.device.framers[self.channel]
 
     async def start(self) -> None:
         await self.device.start()
@@ -151,6 +112,8 @@ class AlsaAudioDevice:
     alignment). ``playback_prefill``: the playback margin in 20 ms frames plus one (2 = 20 ms
     of silence ahead of every write, whatever the period; see :attr:`prefill_samples`).
     ``periods``: the ALSA buffer in periods (default: 80 ms, at least 4 periods).
+    ``phase_step``: phase moves are rounded to this many samples (default: the period's grain,
+    so every move moves the ticks; 1: re-cut at sample resolution, see :mod:`hal.framing`).
     ``framers[ch]`` holds each channel's grid and counters (``short_samples`` etc.).
     """
 
@@ -166,6 +129,7 @@ class AlsaAudioDevice:
         clock: Clock | None = None,
         capture_depth: int = 8,
         playback_depth: int = 8,
+        phase_step: int | None = None,
         pcm_factory: PcmFactory = alsaaudio_pcm,
     ) -> None:
         if periods is None:  # an 80 ms buffer (at least 4 periods) whatever the period
@@ -185,7 +149,9 @@ class AlsaAudioDevice:
             )
         self.clock = clock
         self._factory = pcm_factory
-        self.framers = [ChannelFramer(period=period_frames) for _ in range(channels)]
+        self.framers = [
+            ChannelFramer(period=period_frames, step=phase_step) for _ in range(channels)
+        ]
         self.ports = [
             AlsaAudioPort(
                 self,
@@ -408,3 +374,14 @@ def _shifter(framer: ChannelFramer) -> Callable[[float], float]:
 
 def _loop_time(loop: asyncio.AbstractEventLoop | None) -> float:
     return loop.time() if loop is not None else 0.0
+
+
+__all__ = [
+    "AlsaAudioDevice",
+    "AlsaAudioPort",
+    "AlsaDeviceError",
+    "Pcm",
+    "PcmFactory",
+    "alsaaudio_pcm",
+    "open_alsa_ports",
+]

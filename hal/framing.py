@@ -37,6 +37,14 @@ samples. So the playback path never gains latency against the ticks, and never r
 Resolution in time is therefore the read grain: with 160-sample periods an advance re-cuts
 the frames without moving any tick (and drops nothing); with 40-sample periods ticks move in
 5 ms steps.
+
+*Quantized moves* (``step``, default: the grain). A move that does not land the boundary on
+the read grid gains nothing in time but costs capture latency: the frame then ends
+``(since) mod g`` samples before the read that delivers it, older than it need be. So by
+default :meth:`shift` rounds a move to the grid — the largest move ``≤ a`` after which the
+boundary falls on a read boundary (for an advance: ``a`` rounded down to whole grains, 0 if
+less than one grain; for a retard: rounded away from zero). With ``step=1`` it moves by
+exactly ``a`` samples (a re-cut at sample resolution).
 """
 
 from __future__ import annotations
@@ -59,10 +67,11 @@ def _empty() -> Samples:
 class ChannelFramer:
     """One channel's capture framing and playback queue (see the module docstring)."""
 
-    def __init__(self, *, period: int = FRAME) -> None:
-        if period < 1:
-            raise ValueError("the read period must be at least one sample")
+    def __init__(self, *, period: int = FRAME, step: int | None = None) -> None:
+        if period < 1 or (step is not None and not 1 <= step <= FRAME):
+            raise ValueError("the read period must be ≥ 1 sample and a step 1..160 samples")
         self.grain = math.gcd(FRAME, period)
+        self.step = self.grain if step is None else step
         self._pending = _empty()
         self._need = FRAME
         self._last: Samples = np.zeros(FRAME, dtype=np.int16)
@@ -146,10 +155,18 @@ class ChannelFramer:
     def shift(self, samples: int) -> int:
         """Move this channel's frame grid ``samples`` earlier (negative: later); return applied.
 
-        The shift is clamped so the next frame needs between 1 and 319 new samples (two shifts
-        before one frame completes may be cut short; 0 when none is possible).
+        The shift is rounded to ``step`` (see the module docstring) and clamped so the next
+        frame needs between 1 and 319 new samples (two shifts before one frame completes may be
+        cut short); 0 when no move is possible.
         """
-        applied = max(min(samples, self._need - 1), self._need - (2 * FRAME - 1))
+        since = int(self._pending.size) + FRAME - self._need
+        lo, hi = self._need - (2 * FRAME - 1), self._need - 1
+        applied = max(min(samples, hi), lo)
+        applied -= (since + applied) % self.step
+        while applied < lo:
+            applied += self.step
+        if applied > hi or (applied > 0) != (samples > 0):
+            return 0
         if applied == 0:
             return 0
         self._need -= applied

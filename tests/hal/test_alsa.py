@@ -310,7 +310,7 @@ async def test_advance_on_one_channel_moves_its_frames_and_ticks_only(rampcap: P
     assert data[start, 0] == 1 and data[start, 1] == -1
     assert jumps(data[start:, 0], 1) == []
     assert [size for _, size in jumps(data[start:, 1], -1)] == [-81]
-    assert [f.dropped_samples for f in dev.framers] == [0, 80]
+    assert [p.framer.dropped_samples for p in dev.ports] == [0, 80]
     assert [f.short_samples for f in dev.framers] == [0, 0]
     assert [p.stats().playback_underruns for p in dev.ports] == [0, 0]
 
@@ -338,9 +338,19 @@ async def test_retard_lengthens_one_period_and_repeats_playback(rampcap: Path) -
     assert dev.samples_written == dev.samples_read
 
 
-async def test_with_20ms_periods_an_advance_recuts_frames_but_ticks_stay(rampcap: Path) -> None:
+async def test_with_20ms_periods_no_tick_can_move(rampcap: Path) -> None:
     clock = VirtualClock()
     dev = AlsaAudioDevice("rampcap", "fileout", channels=2, clock=clock, playback_prefill=2)
+    captured, applied = await run_media(dev, clock, 6, {0: (3, 0.010)})
+    assert applied == {0: 0.0}  # the media layer learns that this port cannot align
+    assert all(np.array_equal(c.samples, ramp(0, 160 * k, 160)) for k, c in enumerate(captured[0]))
+
+
+async def test_with_20ms_periods_an_exact_step_recuts_frames_but_ticks_stay(rampcap: Path) -> None:
+    clock = VirtualClock()
+    dev = AlsaAudioDevice(
+        "rampcap", "fileout", channels=2, clock=clock, playback_prefill=2, phase_step=1
+    )
     captured, applied = await run_media(dev, clock, 12, {0: (3, 0.010)})
     assert applied == {0: 0.010}
     left = captured[0]
@@ -350,6 +360,18 @@ async def test_with_20ms_periods_an_advance_recuts_frames_but_ticks_stay(rampcap
     data = np.fromfile(rampcap, dtype="<i2").reshape(-1, 2)
     assert jumps(data[3 * 160 :, 0], 1) == []
     assert dev.samples_written == dev.samples_read
+
+
+async def test_moves_are_rounded_to_whole_periods(rampcap: Path) -> None:
+    clock = VirtualClock()
+    dev = AlsaAudioDevice(
+        "rampcap", "fileout", channels=2, clock=clock, period_frames=40, playback_prefill=2
+    )
+    captured, applied = await run_media(dev, clock, 8, {0: (2, 0.0073), 1: (2, -0.0012)})
+    assert applied == {0: pytest.approx(0.005), 1: pytest.approx(-0.005)}
+    assert captured[0][3].at == pytest.approx(0.08 - 0.005)
+    assert captured[1][3].at == pytest.approx(0.08 + 0.005)
+    assert np.array_equal(captured[0][3].samples[-120:], ramp(0, 480, 120))  # fresh to the end
 
 
 async def test_playback_written_equals_captured_over_many_frames(rampcap: Path) -> None:

@@ -22,8 +22,8 @@ def ramp(start: int, n: int) -> np.ndarray:
 class Rig:
     """Drives a framer like hal.alsa does: push a read, queue a playback frame per frame, take."""
 
-    def __init__(self, period: int) -> None:
-        self.framer = ChannelFramer(period=period)
+    def __init__(self, period: int, step: int | None = None) -> None:
+        self.framer = ChannelFramer(period=period, step=step)
         self.pos = 0  # capture stream position
         self.frames: list[np.ndarray] = []
         self.frame_ends: list[int] = []  # stream position after the frame's last new sample
@@ -62,7 +62,7 @@ def test_unshifted_frames_are_consecutive_and_playback_lags_by_the_lead(period: 
 
 
 def test_advance_repeats_the_previous_tail_and_the_grid_stays_moved() -> None:
-    rig = Rig(40)
+    rig = Rig(40, step=1)  # exact moves
     for _ in range(8):  # two frames, ending at 160 and 320
         rig.read(40)
     assert rig.framer.shift(50) == 50
@@ -77,7 +77,7 @@ def test_advance_repeats_the_previous_tail_and_the_grid_stays_moved() -> None:
 
 
 def test_advance_brings_the_tick_forward_by_whole_reads_and_playback_with_it() -> None:
-    rig = Rig(40)
+    rig = Rig(40, step=1)
     for _ in range(8):
         rig.read(40)
     rig.framer.shift(50)  # due after 110 new samples: completes in the 3rd read, not the 4th
@@ -96,7 +96,7 @@ def test_advance_brings_the_tick_forward_by_whole_reads_and_playback_with_it() -
 
 @pytest.mark.parametrize(("period", "shift", "dropped"), [(160, 50, 0), (1, 50, 50), (20, 50, 40)])
 def test_advance_drops_what_the_tick_gains(period: int, shift: int, dropped: int) -> None:
-    rig = Rig(period)
+    rig = Rig(period, step=1)
     for _ in range(3 * FRAME // period):
         rig.read(period)
     assert rig.framer.shift(shift) == shift
@@ -108,7 +108,7 @@ def test_advance_drops_what_the_tick_gains(period: int, shift: int, dropped: int
 
 
 def test_retard_discards_the_oldest_samples_and_playback_repeats_to_wait() -> None:
-    rig = Rig(40)
+    rig = Rig(40, step=1)
     for _ in range(8):
         rig.read(40)
     assert rig.framer.shift(-70) == -70
@@ -127,7 +127,7 @@ def test_retard_discards_the_oldest_samples_and_playback_repeats_to_wait() -> No
 
 
 def test_shifts_are_clamped_to_a_frame_that_needs_1_to_319_samples() -> None:
-    f = ChannelFramer()
+    f = ChannelFramer(step=1)
     assert f.shift(159) == 159
     assert f.shift(5) == 0  # the next frame already needs a single sample
     assert f.need == 1
@@ -150,7 +150,7 @@ def test_restart_discards_the_partial_frame_and_resets_the_lead() -> None:
     rig = Rig(40)
     for _ in range(6):
         rig.read(40)
-    rig.framer.shift(30)
+    assert rig.framer.shift(45) == 40
     rig.framer.restart()
     assert (rig.framer.pending, rig.framer.need, rig.framer.queued) == (0, FRAME, rig.framer.lead)
     rig.pos = 10_000  # samples were lost in the overrun
@@ -164,13 +164,14 @@ def test_restart_discards_the_partial_frame_and_resets_the_lead() -> None:
 @settings(max_examples=150, deadline=None)
 @given(
     period=st.sampled_from([1, 8, 20, 32, 40, 80, 100, 160, 320]),
+    exact=st.booleans(),
     plan=st.lists(st.tuples(st.integers(1, 12), st.integers(-159, 159)), min_size=1, max_size=12),
 )
 def test_property_frames_follow_the_grid_and_playback_never_runs_short(
-    period: int, plan: list[tuple[int, int]]
+    period: int, exact: bool, plan: list[tuple[int, int]]
 ) -> None:
     """Reads on the period grid, shifts between reads (as the media loop calls them)."""
-    rig = Rig(period)
+    rig = Rig(period, step=1 if exact else None)
     boundary = 0  # stream position where the next frame's new samples end
     need = FRAME
     expected_ends: list[tuple[int, int]] = []  # (end position, new samples) per frame
@@ -182,9 +183,14 @@ def test_property_frames_follow_the_grid_and_playback_never_runs_short(
                 boundary += need
                 expected_ends.append((boundary, need))
                 need = FRAME
+        since = rig.framer.pending + FRAME - need
         applied = rig.framer.shift(shift)
-        assert applied == max(min(shift, need - 1), need - (2 * FRAME - 1))  # clamped only
-        need -= applied  # when an earlier shift is still in progress
+        if exact:  # clamped only when an earlier shift is still in progress
+            assert applied == max(min(shift, need - 1), need - (2 * FRAME - 1))
+        elif applied:  # rounded onto the read grid, never past the request for an advance
+            assert (since + applied) % rig.framer.grain == 0
+            assert (applied > 0) == (shift > 0) and (shift < 0 or applied <= shift)
+        need -= applied
         assert 1 <= need <= 2 * FRAME - 1
     for _ in range(2 * FRAME // period + 2):  # settle: any drop still pending is carried out
         before = len(rig.frames)
@@ -206,6 +212,55 @@ def test_property_frames_follow_the_grid_and_playback_never_runs_short(
     assert 0 <= f.queued <= FRAME + f.lead
 
 
-def test_rejects_a_zero_period() -> None:
+def test_rejects_a_zero_period_or_a_bad_step() -> None:
     with pytest.raises(ValueError, match="period"):
         ChannelFramer(period=0)
+    with pytest.raises(ValueError, match="step"):
+        ChannelFramer(step=161)
+
+
+@pytest.mark.parametrize(
+    ("period", "shift", "applied"),
+    [
+        (40, 50, 40),
+        (40, 39, 0),
+        (40, 80, 80),
+        (40, -70, -80),
+        (40, -1, -40),
+        (160, 159, 0),
+        (160, -5, 0),
+        (20, 59, 40),
+        (1, 57, 57),
+    ],
+)
+def test_moves_are_rounded_to_the_read_grid_by_default(
+    period: int, shift: int, applied: int
+) -> None:
+    """A move that leaves the boundary between reads would only add capture latency."""
+    rig = Rig(period)
+    for _ in range(2 * FRAME // period):
+        rig.read(period)
+    assert rig.framer.shift(shift) == applied
+    reads_to_frame = 0
+    while len(rig.read(period)) == 0:
+        reads_to_frame += 1
+    # the moved frame completes exactly at the end of a read: no sample waits in ``pending``
+    assert rig.framer.pending == 0
+    assert (reads_to_frame + 1) * period == FRAME - applied
+    f = rig.framer
+    assert f.short_samples == 0
+    assert f.dropped_samples == max(0, applied) and f.inserted_samples == max(0, -applied)
+
+
+def test_a_move_realigns_an_off_grid_boundary() -> None:
+    rig = Rig(40, step=1)
+    for _ in range(4):
+        rig.read(40)
+    rig.framer.shift(10)  # exact: the boundary is now 10 samples off the read grid
+    grid = rig.framer
+    grid.step = grid.grain
+    for _ in range(4):
+        rig.read(40)  # a frame completed 10 samples before the end of a read
+    assert grid.pending == 10
+    assert grid.shift(35) == 30  # lands back on the grid (10 + 30 = 40)
+    assert grid.shift(-5) == -40  # a retard too lands on the grid
