@@ -79,7 +79,9 @@ class HardwareBoard:
         specs = [(port.audio_device, port.audio_channel) for port in board.ports]
         # The Pi's I2S runs stereo only, even for one port on it.
         min_channels = 2 if any("hw:" in device for device, _ in specs) else 1
-        ports, devices = open_alsa_ports(specs, min_channels=min_channels)
+        ports, devices = open_alsa_ports(
+            specs, min_channels=min_channels, period_frames=board.audio_period_frames
+        )
         return cls(lines, list(ports), devices, [])
 
     async def open(self) -> dict[int, HalError]:
