@@ -78,6 +78,7 @@ from tests.bench_support.common import (  # noqa: E402
 TARGETS = {"dev_p99_ms": 0.5, "dev_max_ms": 3.0, "jitter_J_ms": 0.2, "drift_ppm": 50.0}
 PI4 = (3.0, 4.0)
 PARTS = ("sim", "pipeline", "rtp_rx")
+SUBPARTS = ("ec", "dtmf", "rtp_tx", "playout")  # inside the pipeline
 ZERO2W = (10.0, 14.0)
 
 
@@ -94,13 +95,14 @@ def _free_port() -> int:
 class CpuSplit:
     """Always-on split of the daemon's CPU: thread CPU time around the simulator's per-tick work
     and around pi-ata's per-frame and per-packet entry points (class-level wrappers installed
-    before the daemon starts; two ``thread_time()`` calls each, ~0.3 µs apiece, about 400 calls
-    a second in a two-call run, i.e. ≈ 0.25 ms/s of overhead).
+    before the daemon starts; two ``thread_time()`` calls each, ~0.3 µs apiece, about 800 calls
+    a second in a two-call run, i.e. ≈ 0.5 ms/s of overhead, ~1 % of the daemon).
 
     Parts: ``sim`` = every SimAudioLink's capture + deliver (codec model, virtual phones' mouths
     and ears; a real board has ALSA instead), ``pipeline`` = PortDriver._process_frame (echo
-    canceller, DTMF receiver, encode + RTP send, playout, local tones), ``rtp_rx`` =
-    RtpSession._on_rtp (parse, jitter buffer put). The rest of the process's CPU is the event
+    canceller, DTMF receiver, encode + RTP send, playout, local tones; its sub-parts ``ec``,
+    ``dtmf``, ``rtp_tx`` and ``playout`` are timed too), ``rtp_rx`` = RtpSession._on_rtp
+    (parse, jitter buffer put). The rest of the process's CPU is the event
     loop and its wake-ups (the SimCodec's timer included), SIP, registrar and timers.
     """
 
@@ -127,7 +129,10 @@ class CpuSplit:
         setattr(cls, name, timed)
 
     def install(self) -> None:
+        from ata.dsp.echo import EchoCanceller
+        from ata.runtime.call_media import CallMedia
         from ata.runtime.port_driver import PortDriver
+        from ata.runtime.port_dsp import PortDtmfReceiver
         from ata.runtime.rtp_session import RtpSession
         from hal.sim.audio import SimAudioLink
 
@@ -138,6 +143,11 @@ class CpuSplit:
             self.wrap(SimAudioLink, "tick", "sim")
         self.wrap(PortDriver, "_process_frame", "pipeline")
         self.wrap(RtpSession, "_on_rtp", "rtp_rx")
+        # Inside the pipeline (reported as "of which"):
+        self.wrap(EchoCanceller, "process", "ec")
+        self.wrap(PortDtmfReceiver, "process", "dtmf")
+        self.wrap(CallMedia, "send_frame", "rtp_tx")
+        self.wrap(CallMedia, "pull_frame", "playout")
 
     def reset(self) -> None:
         self.seconds.clear()
@@ -489,6 +499,9 @@ def _split_ms(r: dict[str, Any]) -> dict[str, float] | None:
     out["total"] = float(sp["cpu_s"]) / wall * 1000.0
     out["rest"] = out["total"] - sum(out[name] for name in PARTS)
     out["pipeline_calls"] = float(sp.get("calls", {}).get("pipeline", 0)) / wall
+    for name in SUBPARTS:
+        out[name] = float(parts.get(name, 0.0)) / wall * 1000.0
+    out["rtp_rx_calls"] = float(sp.get("calls", {}).get("rtp_rx", 0)) / wall
     return out
 
 
@@ -557,6 +570,15 @@ def _report_split(idle: dict[str, Any], busy: dict[str, Any], b1_cpu: float | No
     print(
         f"    of which the per-frame pipeline + RTP receive: {pipe_call:.2f} ms per call-second "
         f"({per_frame:.0f} µs per frame in _process_frame)"
+    )
+    frames_s = max(sb["pipeline_calls"], 1.0)
+    sub = {name: sb[name] * 1000.0 / frames_s for name in SUBPARTS}
+    other = per_frame - sum(sub.values())
+    print(
+        f"    a frame in the call (µs, in the daemon, caches cold between 20 ms ticks): echo "
+        f"canceller {sub['ec']:.0f}, DTMF receiver {sub['dtmf']:.0f}, encode + RTP send "
+        f"{sub['rtp_tx']:.0f}, jitter buffer playout {sub['playout']:.0f}, the rest {other:.0f}; "
+        f"RTP receive {sb['rtp_rx'] * 1000.0 / max(sb['rtp_rx_calls'], 1.0):.0f} per packet"
     )
     print(f"  Pi estimate, two calls without the simulator: {_pi(product_busy)}")
     print(f"  Pi estimate, whole two-call daemon with the simulator: {_pi(sb['total'])}")
