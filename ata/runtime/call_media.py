@@ -134,13 +134,17 @@ class CallMedia:
 
     # -- MediaLeg ---------------------------------------------------------------------------
 
-    def send_frame(self, frame: Frame, *, silent: bool = False) -> None:
+    def send_frame(
+        self, frame: Frame, *, silent: bool = False, frame_index: int | None = None
+    ) -> None:
+        """One captured frame; ``frame_index`` is the codec's frame counter, so frames the
+        codec lost become an RTP timestamp gap (timestamps count samples captured)."""
         if self.rtp.closed:
             return
         if self._inband.busy:
             frame, silent = self._inband.next_frame(FRAME_SAMPLES), False
         self.frames_sent += 1
-        self.rtp.send_frame(frame, silent=silent)
+        self.rtp.send_frame(frame, frame_index, silent=silent)
 
     def pull_frame(self) -> Frame:
         if self.rtp.closed:

@@ -85,11 +85,14 @@ class PortDsp(Protocol):
 class MediaLeg(Protocol):
     """The RTP side of a connected call, as the port sees it (``ata.runtime.rtp_session``).
 
-    ``send_frame`` is called once per captured frame (the RTP timestamp advances 160 per call:
-    it counts samples captured, not wall time); ``pull_frame`` once per played frame.
+    ``send_frame`` is called once per captured frame with the codec's frame index (the RTP
+    timestamp is 160 × the index: it counts samples captured, frames the codec lost included,
+    not wall time); ``pull_frame`` once per played frame.
     """
 
-    def send_frame(self, frame: Frame, *, silent: bool = False) -> None: ...
+    def send_frame(
+        self, frame: Frame, *, silent: bool = False, frame_index: int | None = None
+    ) -> None: ...
 
     def pull_frame(self) -> Frame: ...
 
@@ -430,9 +433,9 @@ class PortDriver:
             # A digit relayed out of band (RFC 4733 / INFO) must not also reach the far end
             # in band, or its receiver may count it twice: send silence while it sounds.
             if relaying and getattr(self._media, "dtmf_mode", "rfc4733") != "inband":
-                self._media.send_frame(_SILENCE, silent=True)
+                self._media.send_frame(_SILENCE, silent=True, frame_index=index)
             else:
-                self._media.send_frame(near)
+                self._media.send_frame(near, frame_index=index)
         out = self._next_output()
         self._played = out
         self.audio.write_frame(out)

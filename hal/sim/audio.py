@@ -202,7 +202,18 @@ class SimAudioLink:
             self._delay.append(played)
             captured_f = self._delay.popleft().astype(np.float64)
         else:
-            captured_f = terminal.transmit_frame(at).astype(np.float64)
+            spoken = terminal.transmit_frame(at)
+            if (
+                self._echo is None
+                and self._noise_rms is None
+                and spoken.dtype == np.int16
+                and not spoken.any()
+            ):
+                # A silent phone on a clean line (on-hook, or listening): nothing to mix.
+                self._captured = spoken
+                self.port.codec_capture(spoken, at)
+                return
+            captured_f = spoken.astype(np.float64)
             if self.tx_gain_db:
                 captured_f *= 10.0 ** (self.tx_gain_db / 20.0)
         if self._echo is not None:

@@ -73,7 +73,9 @@ class SpyDsp(CountryDsp):
 class Leg:
     sent: int = 0
 
-    def send_frame(self, frame: Frame, *, silent: bool = False) -> None:
+    def send_frame(
+        self, frame: Frame, *, silent: bool = False, frame_index: int | None = None
+    ) -> None:
         self.sent += 1
 
     def pull_frame(self) -> Frame:

@@ -97,3 +97,46 @@ def test_a_bad_jitter_buffer_mode_is_refused_with_its_field() -> None:
     config, errors = validate_data({"lines": [{"jitter_buffer": {"mode": "huge"}}]})
     assert config is None
     assert any("jitter_buffer.mode" in str(e) for e in errors), errors
+
+
+async def test_codec_frames_lost_become_an_rtp_timestamp_gap() -> None:
+    import asyncio
+    import itertools
+    import socket
+    import struct
+
+    import numpy as np
+
+    from ata.runtime.call_media import CallMedia
+    from ata.sip.sdp import Codec, Direction, NegotiatedAudio
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setblocking(False)
+    media = await CallMedia.open(host="127.0.0.1", port_range=(40200, 40300))
+    try:
+        media.apply(
+            NegotiatedAudio(
+                codec=Codec(0, "PCMU", 8000),
+                remote_address=receiver.getsockname(),
+                remote_rtp=receiver.getsockname(),
+                telephone_event_pt=101,
+                ptime=20,
+                direction=Direction.SENDRECV,
+            )
+        )
+        for index in (7, 8, 9, 12, 13):  # the codec lost frames 10 and 11
+            media.send_frame(np.zeros(160, np.int16), frame_index=index)
+        await asyncio.sleep(0.05)
+        stamps = []
+        while True:
+            try:
+                data = receiver.recv(2048)
+            except BlockingIOError:
+                break
+            stamps.append(struct.unpack("!I", data[4:8])[0])
+    finally:
+        await media.close()
+        receiver.close()
+    steps = [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)]
+    assert steps == [160, 160, 480, 160]
