@@ -11,7 +11,8 @@ audio), phone 2 answers, and both phones keep talking (a tone each) for the whol
 ports run the full per-frame pipeline: echo canceller → DTMF receiver → RTP send; jitter buffer
 → playout. Both call legs live in the daemon (port 1 ⇄ port 2), i.e. two calls' worth of port
 work. The RTP send times are taken from a ``tcpdump`` capture on ``lo`` (kernel timestamps,
-nanosecond pcap) of the daemon's two streams. CPU is ``utime + stime`` of the child from
+nanosecond pcap) of the daemon's two streams, from after each leg's one-time playout phase
+move (``ata.media.phase``, reported with its size). CPU is ``utime + stime`` of the child from
 ``/proc/PID/stat`` across the measured window; RSS is ``VmRSS`` at its end. The CPU includes the
 simulator (SLIC model, SimCodec, virtual phones' line analysis), which a real board replaces with
 ALSA and SPI. So the daemon also splits its own CPU, always (thread CPU time around each part;
@@ -188,6 +189,17 @@ async def _daemon_child(calls: int, talk_s: float, profile: bool) -> None:
             phone1.play_tone((700.0,), talk_s, -12.0)
             phone2.play_tone((1250.0,), talk_s, -12.0)
             await asyncio.sleep(1.0)
+            # Each leg moves its port's frame grid once, when its jitter buffer has settled
+            # (ata.media.phase): a one-time step in its send times. The window measures the
+            # steady state after it; the moves are reported.
+            for _ in range(300):
+                aligners = [leg.media.aligner for leg in _legs(daemon)]
+                if aligners and not any(a.active for a in aligners):
+                    break
+                await asyncio.sleep(0.05)
+            info["phase_moves_ms"] = [
+                round(leg.media.aligner.advanced_ms, 1) for leg in _legs(daemon)
+            ]
             info["states"] = [p.status().state for p in daemon.ports]
             info["rtp_ports"] = [port for leg in _legs(daemon) for port in [leg.local_rtp[1]]]
         profiler = cProfile.Profile() if profile else None
@@ -357,7 +369,7 @@ class DaemonRun:
 
 def measure_daemon(calls: int, seconds: float, pcap: PcapCapture | None) -> dict[str, Any]:
     capturing = pcap.start() if pcap is not None else False
-    run = DaemonRun(calls, seconds + 20.0)
+    run = DaemonRun(calls, seconds + 35.0)
     result: dict[str, Any] = {"calls": calls, "seconds": seconds}
     try:
         if not run.wait_ready():
@@ -688,6 +700,12 @@ def main() -> int:
         f"{busy.get('ready', {}).get('states')}, sim codec slips {done.get('clock_slips')}, "
         f"media {done.get('media')}"
     )
+    moves = busy.get("ready", {}).get("phase_moves_ms")
+    if moves is not None:
+        print(
+            f"  playout phase alignment: each leg's frame grid moved once before the window, by "
+            f"{', '.join(f'{m:.1f}' for m in moves)} ms (a one-time step in that leg's send times)"
+        )
     late = done.get("wake_late_ms") or {}
     if late:
         print(
