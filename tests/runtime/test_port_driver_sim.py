@@ -4,61 +4,17 @@ recording stand-in here (the end-to-end tests use the real SIP stack)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from ata.line.dialplan import DialPlan
-from ata.line.port import CallAnswered, CallEnded, IncomingCall, PortMachine, PortSettings, State
-from ata.runtime.port_driver import PortDriver
+from ata.line.port import CallAnswered, CallEnded, IncomingCall, State
 from ata.runtime.port_dsp import CallerIdMethod, CountryDsp
-from ata.runtime.simboard import SimBoard
 from hal.clock import VirtualClock
-
-
-@dataclass
-class RecordingCalls:
-    actions: list[tuple[str, ...]] = field(default_factory=list)
-
-    def place_call(self, port: int, call_id: str, number: str) -> None:
-        self.actions.append(("place", call_id, number))
-
-    def answer(self, call_id: str) -> None:
-        self.actions.append(("answer", call_id))
-
-    def reject(self, call_id: str, status: int) -> None:
-        self.actions.append(("reject", call_id, str(status)))
-
-    def hang_up(self, call_id: str) -> None:
-        self.actions.append(("hangup", call_id))
-
-    def send_dtmf(self, call_id: str, key: str) -> None:
-        self.actions.append(("dtmf", call_id, key))
-
-    def send_flash(self, call_id: str) -> None:
-        self.actions.append(("flash", call_id))
-
-    def media(self, call_id: str) -> None:
-        return None
+from tests.runtime.port_support import RecordingCalls, sim_port
 
 
 async def make(clock: VirtualClock, *, cid: CallerIdMethod = CallerIdMethod.BELL202):
-    board = SimBoard.create(clock)
-    assert await clock.run(board.open()) == {}
-    dsp = CountryDsp(country="us", cid_method=cid)
-    settings = PortSettings(
-        dial_plan=DialPlan.parse("(1xxx|2xx)"), caller_id_burst_s=dsp.caller_id_burst_s()
-    )
     calls = RecordingCalls()
-    driver = PortDriver(
-        PortMachine(port=0, settings=settings),
-        board.lines.lines[0],
-        board.audio[0],
-        clock,
-        dsp,
-        calls,
-    )
-    await clock.run(driver.start())
+    board, driver = await sim_port(clock, CountryDsp(country="us", cid_method=cid), calls)
     return board, driver, calls
 
 

@@ -10,20 +10,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ata.line.dialplan import DialPlan
 from ata.line.port import (
     CallAnswered,
     CallEnded,
     IncomingCall,
     MessageWaiting,
-    PortMachine,
-    PortSettings,
     State,
 )
 from ata.runtime.port_driver import PortDriver
 from ata.runtime.port_dsp import CountryDsp, PortDtmfReceiver
 from ata.runtime.simboard import SimBoard
 from hal.clock import VirtualClock
+from tests.runtime.port_support import RecordingCalls, sim_port
 
 Frame = npt.NDArray[np.int16]
 
@@ -82,50 +80,10 @@ class Leg:
         return np.zeros(160, np.int16)
 
 
-@dataclass
-class Calls:
-    leg: Leg = field(default_factory=Leg)
-    actions: list[tuple[str, ...]] = field(default_factory=list)
-
-    def place_call(self, port: int, call_id: str, number: str) -> None:
-        self.actions.append(("place", call_id, number))
-
-    def answer(self, call_id: str) -> None:
-        self.actions.append(("answer", call_id))
-
-    def reject(self, call_id: str, status: int) -> None:
-        self.actions.append(("reject", call_id))
-
-    def hang_up(self, call_id: str) -> None:
-        self.actions.append(("hangup", call_id))
-
-    def send_dtmf(self, call_id: str, key: str) -> None:
-        self.actions.append(("dtmf", call_id, key))
-
-    def send_flash(self, call_id: str) -> None:
-        self.actions.append(("flash", call_id))
-
-    def media(self, call_id: str) -> Leg:
-        return self.leg
-
-
-async def make(clock: VirtualClock) -> tuple[SimBoard, PortDriver, SpyDsp, Calls]:
-    board = SimBoard.create(clock)
-    assert await clock.run(board.open()) == {}
+async def make(clock: VirtualClock) -> tuple[SimBoard, PortDriver, SpyDsp, RecordingCalls]:
     dsp = SpyDsp(country="us")
-    settings = PortSettings(
-        dial_plan=DialPlan.parse("(1xxx|2xx)"), caller_id_burst_s=dsp.caller_id_burst_s()
-    )
-    calls = Calls()
-    driver = PortDriver(
-        PortMachine(port=0, settings=settings),
-        board.lines.lines[0],
-        board.audio[0],
-        clock,
-        dsp,
-        calls,
-    )
-    await clock.run(driver.start())
+    calls = RecordingCalls(leg=Leg())
+    board, driver = await sim_port(clock, dsp, calls)
     return board, driver, dsp, calls
 
 
