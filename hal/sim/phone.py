@@ -76,12 +76,13 @@ from hal.sim.phone_dsp import (
     DetectedDigit,
     ToneComponent,
     ToneDetector,
+    amplitude,
     dominant_tones,
     dtmf_sequence,
     dtmf_tone,
     level_dbm0,
     on_off_segments,
-    tone,
+    to_int16,
 )
 from hal.sim.wire import DriveChange, LineDrive, TwoWire
 
@@ -246,7 +247,16 @@ class VirtualPhone:
             self.speak(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"))
 
     def play_tone(self, freqs: tuple[float, ...], duration_s: float, level_dbm0: float) -> None:
-        self.speak(tone(freqs, duration_s, level_dbm0))
+        """Queue a steady tone. Rendered a second at a time straight into int16 (2 bytes a
+        sample queued): a minute-long tone as one float64 array would be 4 MB of scratch."""
+        n = round(duration_s * SAMPLE_RATE)
+        peak = amplitude(level_dbm0)
+        for start in range(0, n, SAMPLE_RATE):
+            t = np.arange(start, min(n, start + SAMPLE_RATE), dtype=np.float64) / SAMPLE_RATE
+            chunk = np.zeros(t.size, dtype=np.float64)
+            for f in freqs:
+                chunk += peak * np.sin(2.0 * np.pi * f * t)
+            self.speak(to_int16(chunk))
 
     async def dtmf_dial(
         self, digits: str, *, on_s: float | None = None, off_s: float | None = None

@@ -402,3 +402,17 @@ def test_property_pulse_dialling_round_trips_through_the_classifier(
         return "".join(e.digit for e in classifier.events() if isinstance(e, PulseDigit))
 
     assert asyncio.run(scenario()) == digits
+
+
+def test_play_tone_queues_the_same_samples_as_one_rendered_tone() -> None:
+    # Rendered a second at a time (no long float scratch), yet sample for sample the tone.
+    clock = VirtualClock()
+    wire = TwoWire()
+    wire.set_drive(LineDrive.FORWARD, clock.now())
+    phone = VirtualPhone(wire, clock)
+    phone.off_hook()
+    phone.play_tone((700.0, 1250.5), 2.3, -12.0)
+    n = round(2.3 * 8000)
+    frames = [phone.transmit_frame(0.0) for _ in range(n // 160 + 1)]
+    sent = np.concatenate(frames)[:n]
+    assert np.array_equal(sent, tone((700.0, 1250.5), 2.3, -12.0))
