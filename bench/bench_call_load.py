@@ -73,6 +73,7 @@ from tests.bench_support.common import (  # noqa: E402
     proc_rss_mib,
     start_baresip,
     streams,
+    talking_call,
     uptime,
 )
 
@@ -179,16 +180,7 @@ async def _daemon_child(calls: int, talk_s: float, profile: bool) -> None:
         assert daemon.sim is not None
         phone1, phone2 = daemon.sim.phones[0], daemon.sim.phones[1]
         if calls:
-            phone1.off_hook()
-            await asyncio.sleep(0.6)
-            await phone1.dtmf_dial("1002")
-            info["rang"] = await phone2.wait_for(lambda: phone2.ringing, 8.0)
-            phone2.off_hook()
-            await asyncio.sleep(1.0)
-            # The phones render their whole tone up front: keep it to the window's length.
-            phone1.play_tone((700.0,), talk_s, -12.0)
-            phone2.play_tone((1250.0,), talk_s, -12.0)
-            await asyncio.sleep(1.0)
+            info["rang"] = await talking_call(daemon, talk_s)
             # Each leg moves its port's frame grid once, when its jitter buffer has settled
             # (ata.media.phase): a one-time step in its send times. The window measures the
             # steady state after it; the moves are reported.

@@ -50,6 +50,7 @@ from tests.bench_support.common import (  # noqa: E402
     baresip_available,
     proc_memory,
     start_baresip,
+    talking_call,
 )
 
 MODES = {
@@ -100,15 +101,7 @@ async def _daemon_child(mode: str, talk_s: float) -> None:
         await loop.run_in_executor(None, sys.stdin.readline)  # the parent's "call"
         assert daemon.sim is not None
         phone1, phone2 = daemon.sim.phones[0], daemon.sim.phones[1]
-        phone1.off_hook()
-        await asyncio.sleep(0.6)
-        await phone1.dtmf_dial("1002")
-        info["rang"] = await phone2.wait_for(lambda: phone2.ringing, 8.0)
-        phone2.off_hook()
-        await asyncio.sleep(1.0)
-        phone1.play_tone((700.0,), talk_s, -12.0)
-        phone2.play_tone((1250.0,), talk_s, -12.0)
-        await asyncio.sleep(1.0)
+        info["rang"] = await talking_call(daemon, talk_s)
         info["states"] = [p.status().state for p in daemon.ports]
         if mode == "used":
             info["quiet_late_ms"] = await _lateness(asyncio.sleep(1.0))

@@ -334,3 +334,23 @@ def start_baresip(workdir: Path, setup: BaresipSetup, wav: Path) -> Any:
     ua = BenchBaresip(workdir=workdir, source_wav=wav, account="<sip:bench@127.0.0.1>;regint=0")
     ua.start()
     return ua
+
+
+async def talking_call(daemon: Any, talk_s: float) -> bool:
+    """On a running simulated daemon: phone 1 dials 1002 in DTMF, phone 2 answers, and both
+    keep saying a tone (700 / 1250 Hz, −12 dBm0) for ``talk_s``. Returns whether phone 2 rang;
+    returns a second after both tones started."""
+    import asyncio
+
+    assert daemon.sim is not None
+    phone1, phone2 = daemon.sim.phones[0], daemon.sim.phones[1]
+    phone1.off_hook()
+    await asyncio.sleep(0.6)
+    await phone1.dtmf_dial("1002")
+    rang = bool(await phone2.wait_for(lambda: phone2.ringing, 8.0))
+    phone2.off_hook()
+    await asyncio.sleep(1.0)
+    phone1.play_tone((700.0,), talk_s, -12.0)
+    phone2.play_tone((1250.0,), talk_s, -12.0)
+    await asyncio.sleep(1.0)
+    return rang
