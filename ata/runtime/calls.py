@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -258,6 +259,23 @@ class CallManager:
             )
             line.registration = await self.endpoint.add_registration(reg, acc.transport)
         self._spawn(mwi.subscribe_when_registered(self, line))
+
+    def update_account(self, port: int, account: LineAccount) -> None:
+        """Take changed call settings (DTMF mode, codecs, display name, jitter buffer, MWI
+        URI, ...) into use on one port without registering again: calls in progress keep what
+        they negotiated, the next call uses the new settings. Changes to the identity or the
+        registration go through :meth:`replace_line` instead."""
+        line = self._line(port)
+        if line is None:
+            return
+        line.account = account
+        if line.agent is not None:
+            line.agent.config = dataclasses.replace(
+                line.agent.config,
+                display_name=account.display_name,
+                audio=self._audio(line, 0),
+                max_calls=account.max_calls,
+            )
 
     async def replace_line(self, port: int, account: LineAccount | None) -> None:
         """Take a changed account into use on one port: its calls end, the old account

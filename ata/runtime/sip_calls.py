@@ -146,10 +146,16 @@ class SipCalls:
             self.registrar.set_users(_registrar_users(new))
             domain = self.registrar.core.config.domain
         accounts = self._accounts(new, domain)
-        for index in sorted(changes.lines_to_reregister(len(new.lines))):
+        reregister = changes.lines_to_reregister(len(new.lines))
+        for index in sorted(reregister):
             if index < len(accounts):
                 log.info("line %d: account changed, registering again", index + 1)
                 await self.manager.replace_line(index, accounts[index])
+        for index in sorted(changes.lines_to_reconfigure() - reregister):
+            account = accounts[index] if index < len(accounts) else None
+            if account is not None:
+                log.info("line %d: call settings changed (next call)", index + 1)
+                self.manager.update_account(index, account)
 
     async def stop(self) -> None:
         if self.manager is not None:

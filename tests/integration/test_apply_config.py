@@ -66,3 +66,60 @@ async def test_changed_line_reregisters_and_the_other_keeps_its_call(
         phone.on_hook()
     finally:
         await daemon.stop()
+
+
+async def test_changed_call_settings_reach_the_next_call_without_registering_again() -> None:
+    """Standalone (embedded registrar): line 1's jitter buffer, phase alignment and display
+    name change; its registration is kept, and the next call uses the new settings."""
+    from ata.media.jitter import JitterMode
+    from ata.runtime.demo import demo_config
+    from provisioning.schema import JitterBuffer
+
+    config = demo_config()
+    options = DaemonOptions(
+        api_port=None,
+        admin_listen="",
+        freeze_gc=False,
+        registrar_port=free_port(),
+        registrar_host="127.0.0.1",
+    )
+    daemon = Daemon(config, sip_calls, options=options)
+    await daemon.start()
+    try:
+        manager = daemon.calls.manager  # type: ignore[union-attr]
+        phone1, phone2 = daemon.phone(1), daemon.phone(2)
+        assert phone1 is not None and phone2 is not None
+        assert await phone1.wait_for(
+            lambda: all(line is not None and line.registration for line in manager.lines), 8.0
+        )
+        registration = manager.lines[0].registration
+        lines = list(config.lines)
+        lines[0] = msgspec.structs.replace(
+            lines[0],
+            display_name="Kitchen",
+            jitter_buffer=JitterBuffer(mode="minimum", phase_alignment=False),
+        )
+        await daemon.apply_config(msgspec.structs.replace(config, lines=lines), save=False)
+        assert manager.lines[0].registration is registration  # not registered again
+        assert manager.lines[0].agent.config.display_name == "Kitchen"
+
+        phone1.off_hook()
+        await phone1.wait_for(lambda: False, 0.5)
+        await phone1.dtmf_dial("1002")
+        assert await phone2.wait_for(lambda: phone2.ringing, 8.0)
+        assert await phone2.wait_for(lambda: bool(phone2.caller_ids), 8.0)  # after ring 1
+        assert phone2.caller_ids[-1].name == "Kitchen"
+        phone2.off_hook()
+        assert await phone1.wait_for(
+            lambda: daemon.ports[0].machine.state.value == "connected", 8.0
+        )
+        media = daemon.calls.media(daemon.ports[0].machine.call_id)  # type: ignore[union-attr]
+        assert media is not None
+        session = media.rtp.media
+        assert session.jitter.config.mode is JitterMode.MINIMUM
+        assert not session.aligner.active
+        # Line 2 kept its defaults.
+        other = daemon.calls.media(daemon.ports[1].machine.call_id)  # type: ignore[union-attr]
+        assert other is not None and other.rtp.media.jitter.config.mode is JitterMode.ADAPTIVE
+    finally:
+        await daemon.stop()
