@@ -97,8 +97,10 @@ class PlayoutAligner:
             del recent[0]
         if lowest >= _JB_DROPS:
             return  # the jitter buffer drops a whole frame by itself first
-        spread = max(recent) - min(recent)
-        if len(recent) < self.config.stable_windows or spread > self.config.stable_ms * 8.0:
+        lowest = min(recent)
+        spread = max(recent) - lowest
+        stable = self.config.stable_ms * _RATE / 1000.0
+        if len(recent) < self.config.stable_windows or spread > stable:
             return  # the buffer's goal is still moving (ADAPTIVE settles over seconds): wait
         excess_ms = lowest / _RATE * 1000.0 - self.config.margin_ms
         if excess_ms >= self.config.threshold_ms:

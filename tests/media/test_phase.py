@@ -38,8 +38,8 @@ def test_a_settled_window_asks_for_the_slack_above_the_margin() -> None:
     aligner = PlayoutAligner(AlignerConfig(margin_ms=2.0, window=25, stable_windows=2))
     _feed(aligner, [120.0] * 24 + [96.0])  # a first window: the goal may still be moving
     assert aligner.take_request() == 0.0
-    _feed(aligner, [120.0] * 24 + [100.0])  # 100 samples = 12.5 ms, within 1 ms of the last
-    assert aligner.take_request() == pytest.approx(0.0105)
+    _feed(aligner, [120.0] * 24 + [100.0])  # within 1 ms of the last window: settled
+    assert aligner.take_request() == pytest.approx(0.010)  # the smaller, 12 ms, less the margin
     assert aligner.take_request() == 0.0  # taken once
 
 
