@@ -175,14 +175,19 @@ def test_property_frames_follow_the_grid_and_playback_never_runs_short(
     boundary = 0  # stream position where the next frame's new samples end
     need = FRAME
     expected_ends: list[tuple[int, int]] = []  # (end position, new samples) per frame
+
+    def read_once() -> None:
+        nonlocal boundary, need
+        before = len(rig.frames)
+        rig.read(period)
+        for _ in range(len(rig.frames) - before):
+            boundary += need
+            expected_ends.append((boundary, need))
+            need = FRAME
+
     for reads, shift in plan:
         for _ in range(reads):
-            before = len(rig.frames)
-            rig.read(period)
-            for _ in range(len(rig.frames) - before):
-                boundary += need
-                expected_ends.append((boundary, need))
-                need = FRAME
+            read_once()
         since = rig.framer.pending + FRAME - need
         applied = rig.framer.shift(shift)
         if exact:  # clamped only when an earlier shift is still in progress
@@ -194,12 +199,7 @@ def test_property_frames_follow_the_grid_and_playback_never_runs_short(
         # The framer's own next boundary agrees with the model (whose frames are checked below).
         assert rig.framer.need == need
     for _ in range(2 * FRAME // period + 2):  # settle: any drop still pending is carried out
-        before = len(rig.frames)
-        rig.read(period)
-        for _ in range(len(rig.frames) - before):
-            boundary += need
-            expected_ends.append((boundary, need))
-            need = FRAME
+        read_once()
     previous = np.zeros(FRAME, np.int16)
     for frame, (end, new) in zip(rig.frames, expected_ends, strict=True):
         # each frame ends at its boundary; a frame after an advance starts with a repeat

@@ -7,7 +7,6 @@ ports, DSP, API); SIP calls through the daemon are tested end to end in tests/in
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -15,11 +14,12 @@ import pytest
 
 from ata.runtime.daemon import Daemon, DaemonOptions
 from provisioning.schema import Config, Line
+from tests.runtime import port_support
 
 
-@dataclass
-class RecordingCalls:
-    actions: list[tuple[str, ...]] = field(default_factory=list)
+class RecordingCalls(port_support.RecordingCalls):
+    """The port stand-in plus what the daemon asks of its call layer (start, stop, status);
+    places are recorded with their port."""
 
     async def start(self) -> None:
         self.actions.append(("start",))
@@ -32,24 +32,6 @@ class RecordingCalls:
 
     def place_call(self, port: int, call_id: str, number: str) -> None:
         self.actions.append(("place", str(port), call_id, number))
-
-    def answer(self, call_id: str) -> None:
-        self.actions.append(("answer", call_id))
-
-    def reject(self, call_id: str, status: int) -> None:
-        self.actions.append(("reject", call_id, str(status)))
-
-    def hang_up(self, call_id: str) -> None:
-        self.actions.append(("hangup", call_id))
-
-    def send_dtmf(self, call_id: str, key: str) -> None:
-        self.actions.append(("dtmf", call_id, key))
-
-    def send_flash(self, call_id: str) -> None:
-        self.actions.append(("flash", call_id))
-
-    def media(self, call_id: str) -> None:
-        return None
 
 
 @pytest.fixture
